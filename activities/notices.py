@@ -1,0 +1,247 @@
+"""The notice activity: send ONE notice over ONE channel to ONE staff member, exactly once.
+
+Exactly-once rests on the `notification` row and its unique idempotency key:
+
+1. the row is inserted (ON CONFLICT DO NOTHING) and locked before anything is sent;
+2. a row already `sent`, `failed` or `skipped` is returned as it is, so a retried activity,
+   a second call for the same event or a workflow reset never sends twice;
+3. otherwise it is marked `sending` (attempts + 1) and committed, the message is sent
+   outside any transaction, and the outcome is recorded.
+
+The one window left is a worker that dies after the provider took the message but before
+the outcome was committed: the row stays `sending` and the retry sends again. That re-send
+carries the SAME Message-ID (e-mail) and the SAME idempotency key (SMS webhook header and
+body), so a downstream that dedupes on them drops the copy.
+
+A missing or invalid address is not an error: the row is `skipped` with the reason, as a
+recorded warning. A failed send is retried by Temporal (the exception is re-raised) until
+the last attempt (`NOTICE_MAX_ATTEMPTS`, or the retry policy's maximum if lower) or a
+permanent error; then the row is `failed` and the activity returns normally, so the order's
+workflow goes on without the notice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlmodel import select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from models.db import session
+from models.notifications import Channel, NoticeKind, NoticeStatus, Notification
+from models.sites import Store
+from models.staff import Staff
+from notify.contacts import normalize_email, normalize_phone
+from notify.email import message_id_for, send_email
+from notify.errors import PermanentDeliveryError
+from notify.log import notification_log
+from notify.sms import provider_from_settings
+from notify.templates import Rendered, RenderError, order_link, render, template_language
+from settings import settings
+
+__all__ = ["NoticeOutcome", "NoticeRequest", "notice_key", "notification_log", "send_notice"]
+
+KEY_MAX = 200  # the column's length
+FINAL = (NoticeStatus.SENT, NoticeStatus.FAILED, NoticeStatus.SKIPPED)
+
+
+@dataclass(frozen=True)
+class NoticeRequest:
+    """One notice to send. `context` holds the template fields (see notify.templates.FIELDS).
+
+    `order_id`, `round`, `link` (the order's API URL) and `recipient_name` are filled in when
+    absent; the caller gives the rest: customer_name, category, store_name, deadline (ISO),
+    timed_out_staff_name, and optionally `timezone` (IANA) for showing the deadline.
+    """
+
+    kind: str  # NoticeKind value
+    channel: str  # "sms" | "email"
+    order_id: str
+    round: int
+    staff_id: int  # the recipient
+    context: dict[str, str | int | None] = field(default_factory=dict)
+    occasion: str = ""  # tells apart the same kind happening twice in a round (a second wait)
+
+
+@dataclass(frozen=True)
+class NoticeOutcome:
+    idempotency_key: str
+    status: str  # NoticeStatus value
+    detail: str = ""
+
+
+def notice_key(request: NoticeRequest) -> str:
+    """`order:round:staff:channel:kind[:occasion]`; hashed at the tail if it would not fit."""
+    key = f"{request.order_id}:{request.round}:{request.staff_id}:{request.channel}:{request.kind}"
+    if request.occasion:
+        key += f":{request.occasion}"
+    if len(key) > KEY_MAX:
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
+        key = f"{key[: KEY_MAX - 41]}#{digest}"
+    return key
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _address(channel: Channel, staff: Staff) -> str:
+    """The staff member's usable address for the channel; ValueError says why there is none."""
+    if channel is Channel.SMS:
+        if not staff.phone:
+            raise ValueError(f"staff #{staff.id} ({staff.name}) has no phone number")
+        return normalize_phone(staff.phone, settings.DEFAULT_COUNTRY)
+    if not staff.email:
+        raise ValueError(f"staff #{staff.id} ({staff.name}) has no e-mail address")
+    return normalize_email(staff.email)
+
+
+def _final_attempt(attempt: int) -> bool:
+    """True when Temporal will not run this activity again after a failure."""
+    if attempt >= settings.NOTICE_MAX_ATTEMPTS:
+        return True
+    policy = activity.info().retry_policy
+    return bool(policy and policy.maximum_attempts and attempt >= policy.maximum_attempts)
+
+
+async def _deliver(channel: Channel, address: str, rendered: Rendered, key: str) -> str:
+    """Send; return the id to record (our Message-ID for e-mail, the provider's for SMS)."""
+    if channel is Channel.EMAIL:
+        message_id = message_id_for(key)
+        await send_email(
+            to=address,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            message_id=message_id,
+        )
+        return message_id
+    return await provider_from_settings().send(to=address, text=rendered.sms, idempotency_key=key)
+
+
+async def _finish(
+    key: str, status: NoticeStatus, *, error: str = "", provider_id: str = ""
+) -> NoticeOutcome:
+    """Record the outcome of this attempt on the row."""
+    async with session() as db:
+        row = (await db.exec(select(Notification).where(Notification.idempotency_key == key))).one()
+        row.status = status.value
+        if error:
+            row.last_error = _clip(error, 1000)
+        if status is NoticeStatus.SENT:
+            row.sent_at = datetime.now(UTC)
+            row.provider_message_id = _clip(provider_id, 200)
+        db.add(row)
+        await db.commit()
+    detail = error or (f"sent, id {provider_id}" if provider_id else "")
+    return NoticeOutcome(key, status.value, detail)
+
+
+@activity.defn
+async def send_notice(request: NoticeRequest) -> NoticeOutcome:
+    """Send one notice once; see the module docstring for the guarantees."""
+    try:
+        kind = NoticeKind(request.kind)
+        channel = Channel(request.channel)
+    except ValueError as exc:
+        raise ApplicationError(str(exc), type="BadNoticeRequest", non_retryable=True) from exc
+    key = notice_key(request)
+    attempt = activity.info().attempt
+    log = activity.logger
+
+    # Claim the notice: insert-or-find its row and lock it, decide, commit before sending.
+    async with session() as db:
+        staff = await db.get(Staff, request.staff_id)
+        row_values = Notification(
+            idempotency_key=key,
+            order_id=request.order_id,
+            staff_id=staff.id if staff else None,
+            kind=kind.value,
+            channel=channel.value,
+            round=request.round,
+            template=kind.value,
+            status=NoticeStatus.PENDING.value,
+        ).model_dump(exclude={"id"})
+        await db.exec(
+            pg_insert(Notification)
+            .values(**row_values)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        )
+        row = (
+            await db.exec(
+                select(Notification).where(Notification.idempotency_key == key).with_for_update()
+            )
+        ).one()
+
+        if row.status in FINAL:
+            await db.commit()
+            log.info("notice %s already %s: not sent again", key, row.status)
+            return NoticeOutcome(key, row.status, f"already {row.status}")
+
+        reason = "" if staff else f"staff #{request.staff_id} does not exist"
+        address = ""
+        if staff is not None:
+            try:
+                address = _address(channel, staff)
+            except ValueError as exc:
+                reason = str(exc)
+        if staff is None or reason:
+            row.status = NoticeStatus.SKIPPED.value
+            row.last_error = _clip(f"not sent by {channel.value}: {reason}", 1000)
+            db.add(row)
+            await db.commit()
+            log.warning("notice %s skipped: %s", key, reason)
+            return NoticeOutcome(key, NoticeStatus.SKIPPED.value, row.last_error)
+
+        language = template_language(staff.language)
+        store = await db.get(Store, staff.store_id)
+        context: dict[str, object] = {
+            "order_id": request.order_id,
+            "round": request.round,
+            "link": order_link(request.order_id),
+            "timezone": store.timezone if store else None,
+            **request.context,
+            "recipient_name": staff.name,
+        }
+        row.recipient = _clip(address, 254)
+        row.language = language
+        row.template = f"{kind.value}/{language}"
+        try:
+            rendered = render(kind, language, context)
+        except RenderError as exc:  # a bug in the caller or a template: retrying cannot help
+            row.status = NoticeStatus.FAILED.value
+            row.last_error = _clip(str(exc), 1000)
+            db.add(row)
+            await db.commit()
+            log.error("notice %s not rendered: %s", key, exc)
+            return NoticeOutcome(key, NoticeStatus.FAILED.value, row.last_error)
+
+        if row.status == NoticeStatus.SENDING:
+            # A previous attempt died between marking `sending` and recording the outcome:
+            # the message may or may not have left. Send again with the SAME key, hence the
+            # same Message-ID / Idempotency-Key, so downstream dedupe can drop the copy.
+            log.warning("notice %s found in 'sending': re-sending with the same key", key)
+        row.status = NoticeStatus.SENDING.value
+        row.attempts += 1
+        # For SMS the "subject" column keeps the text sent, so the log shows it.
+        row.subject = _clip(rendered.subject if channel is Channel.EMAIL else rendered.sms, 300)
+        db.add(row)
+        await db.commit()
+
+    try:
+        provider_id = await _deliver(channel, address, rendered, key)
+    except Exception as exc:
+        error = f"attempt {attempt}: {type(exc).__name__}: {exc}"
+        if isinstance(exc, PermanentDeliveryError) or _final_attempt(attempt):
+            log.error("notice %s failed for good: %s", key, error)
+            return await _finish(key, NoticeStatus.FAILED, error=error)
+        # Back to pending (not `sending`): the next attempt is a plain retry, not a recovery.
+        await _finish(key, NoticeStatus.PENDING, error=error)
+        log.warning("notice %s not sent, will retry: %s", key, error)
+        raise
+    log.info("notice %s sent to %s", key, address)
+    return await _finish(key, NoticeStatus.SENT, provider_id=provider_id)

@@ -1,0 +1,71 @@
+"""The HTTP API: `create_app()` wires the routers; `/docs` serves the OpenAPI UI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from api import directory, orders, rules
+from api.deps import DB, Temporal
+from models.db import migrate
+from settings import settings
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    migrate()
+    yield
+    client = getattr(app.state, "temporal", None)
+    if client is not None:
+        app.state.temporal = None
+
+
+health = APIRouter(tags=["health"])
+
+
+@health.get("/health")
+async def get_health(db: DB, client: Temporal) -> JSONResponse:
+    """200 when the database and Temporal both answer; 503 naming what does not."""
+    checks: dict[str, Any] = {}
+    try:
+        await db.exec(text("SELECT 1"))  # type: ignore[call-overload]
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure is the answer here
+        checks["database"] = f"unreachable: {exc.__class__.__name__}"
+    try:
+        await client.service_client.check_health()
+        checks["temporal"] = "ok"
+    except Exception as exc:
+        checks["temporal"] = f"unreachable: {exc.__class__.__name__}"
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ok" if ok else "degraded", **checks}, status_code=200 if ok else 503
+    )
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="o2o-dispatch",
+        version="0.1.0",
+        description="Routes online orders to offline stores and their staff, durably, on Temporal.",
+        lifespan=lifespan,
+    )
+    v1 = APIRouter(prefix="/api/v1")
+    for router in (health, orders.router, rules.router, directory.router):
+        v1.include_router(router)
+    app.include_router(v1)
+    return app
+
+
+app = create_app()
+
+
+def serve() -> None:
+    import uvicorn
+
+    uvicorn.run(app, host=settings.API_HOST, port=settings.API_PORT, log_level="info")

@@ -1,0 +1,96 @@
+"""Dependencies shared by the routers: a database session, the Temporal client, the caller."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+
+from models import ApiToken, Role
+from models.db import session
+from settings import settings
+
+
+async def db_session() -> AsyncIterator[AsyncSession]:
+    async with session() as db:
+        yield db
+
+
+DB = Annotated[AsyncSession, Depends(db_session)]
+
+
+async def temporal_client(request: Request) -> Client:
+    client: Client | None = getattr(request.app.state, "temporal", None)
+    if client is None:
+        from starter import connect
+
+        try:
+            client = await connect()
+        except Exception as exc:
+            raise HTTPException(
+                503, f"Temporal at {settings.TEMPORAL_ADDRESS} is unreachable: {exc}"
+            ) from exc
+        request.app.state.temporal = client
+    return client
+
+
+Temporal = Annotated[Client, Depends(temporal_client)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, with the scope their token grants."""
+
+    name: str
+    role: Role
+    staff_id: int | None = None
+    store_id: int | None = None
+    subsite_id: int | None = None
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def principal(
+    db: DB, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if credentials is None:
+        raise HTTPException(
+            401,
+            "missing bearer token: send 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    token = credentials.credentials
+    if hmac.compare_digest(token, settings.ADMIN_TOKEN):
+        return Principal(name="admin", role=Role.HEAD_OFFICE)
+    row = (
+        await db.exec(
+            select(ApiToken).where(
+                ApiToken.token_hash == hash_token(token), col(ApiToken.revoked_at).is_(None)
+            )
+        )
+    ).first()
+    if row is None:
+        raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+    return Principal(
+        name=row.name,
+        role=Role(row.role),
+        staff_id=row.staff_id,
+        store_id=row.store_id,
+        subsite_id=row.subsite_id,
+    )
+
+
+Caller = Annotated[Principal, Depends(principal)]

@@ -1,0 +1,202 @@
+"""Orders: intake, lists and one order's full story, and the actions staff and managers take."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from sqlalchemy import func
+from sqlmodel import col, select
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import DB, Caller, Temporal
+from api.schemas import (
+    LiveState,
+    OrderAccepted,
+    OrderIn,
+    Page,
+    ReassignIn,
+    RedispatchIn,
+    StaffActionIn,
+)
+from models import Assignment, Notification, Order, OrderEvent, OrderStatus, OrderType
+from starter import start_order, workflow_id
+from workflows.contracts import CustomerIn, ManagerAction, OrderRequest, OrderView, StaffAction
+from workflows.dispatch import OrderDispatch
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+
+_STATUS_FOR_KIND = {"Forbidden": 403, "Conflict": 409, "NotFound": 404, "Invalid": 422}
+
+
+@router.post("", status_code=202, response_model=OrderAccepted)
+async def submit_order(
+    body: OrderIn, request: Request, client: Temporal, caller: Caller, response: Response
+) -> OrderAccepted:
+    """Start the order's workflow; the same order submitted again returns the same workflow."""
+    if body.type == OrderType.ASSIGNED_UNPROCESSED and body.assignee_id is None:
+        raise HTTPException(422, "assignee_id is required for an assigned_unprocessed order")
+    order = OrderRequest(
+        order_id=body.order_id,
+        type=body.type.value,
+        customer=CustomerIn(**body.customer.model_dump()),
+        category=body.category,
+        priority=body.priority,
+        store_id=body.store_id,
+        client_ip=body.client_ip,
+        host=request.headers.get("host"),
+        preferred_staff_id=body.preferred_staff_id,
+        assignee_id=body.assignee_id,
+    )
+    handle = await start_order(order, client=client)
+    response.headers["Location"] = f"/api/v1/orders/{body.order_id}"
+    return OrderAccepted(
+        order_id=body.order_id,
+        workflow_id=handle.id,
+        run_id=handle.result_run_id,
+        status_url=f"/api/v1/orders/{body.order_id}",
+    )
+
+
+@router.get("", response_model=Page)
+async def list_orders(
+    db: DB,
+    caller: Caller,
+    store_id: int | None = None,
+    subsite_id: int | None = None,
+    status: OrderStatus | None = None,
+    type: OrderType | None = None,
+    assignee_id: int | None = None,
+    escalated: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page:
+    """Orders, newest first; waiting orders of equal age by priority."""
+    query = select(Order)
+    filters = {
+        "store_id": store_id,
+        "subsite_id": subsite_id,
+        "status": status,
+        "type": type,
+        "assignee_id": assignee_id,
+        "escalated": escalated,
+    }
+    for name, value in filters.items():
+        if value is not None:
+            query = query.where(getattr(Order, name) == value)
+    total = (await db.exec(select(func.count()).select_from(query.subquery()))).one()
+    rows = (
+        await db.exec(
+            query.order_by(col(Order.created_at).desc(), col(Order.priority).desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    return Page(
+        items=[r.model_dump(mode="json") for r in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/{order_id}")
+async def get_order(order_id: str, db: DB, caller: Caller) -> dict[str, Any]:
+    """One order's full story: store and why, every round with its reason and outcome, notices."""
+    order = await db.get(Order, order_id)
+    if order is None:
+        raise HTTPException(
+            404, f"no order {order_id!r} (a just-submitted order appears once routed)"
+        )
+    rounds = (
+        await db.exec(
+            select(Assignment)
+            .where(Assignment.order_id == order_id)
+            .order_by(col(Assignment.round))
+        )
+    ).all()
+    events = (
+        await db.exec(
+            select(OrderEvent)
+            .where(OrderEvent.order_id == order_id)
+            .order_by(col(OrderEvent.at), col(OrderEvent.id))
+        )
+    ).all()
+    sent = (
+        await db.exec(
+            select(Notification)
+            .where(Notification.order_id == order_id)
+            .order_by(col(Notification.id))
+        )
+    ).all()
+    return order.model_dump(mode="json") | {
+        "assignments": [a.model_dump(mode="json") for a in rounds],
+        "events": [e.model_dump(mode="json") for e in events],
+        "notices": [n.model_dump(mode="json") for n in sent],
+    }
+
+
+async def _update(client: Temporal, order_id: str, update: Any, arg: Any) -> LiveState:
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id(order_id))
+    try:
+        view: OrderView = await handle.execute_update(update, arg, result_type=OrderView)
+    except WorkflowUpdateFailedError as exc:
+        raise _http_error(exc) from exc
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise HTTPException(404, f"no running workflow for order {order_id!r}") from exc
+        if exc.status == RPCStatusCode.FAILED_PRECONDITION or "completed" in exc.message:
+            raise HTTPException(409, f"order {order_id!r} has been processed already") from exc
+        raise
+    return LiveState(**view.__dict__)
+
+
+def _http_error(exc: WorkflowUpdateFailedError) -> HTTPException:
+    cause: BaseException | None = exc.cause
+    while isinstance(cause, FailureError) and not isinstance(cause, ApplicationError):
+        cause = cause.cause  # an activity's failure wraps the check that refused
+    if isinstance(cause, ApplicationError):
+        return HTTPException(_STATUS_FOR_KIND.get(cause.type or "", 409), cause.message)
+    return HTTPException(409, str(cause or exc))
+
+
+def _acting_staff(caller: Caller, body: StaffActionIn) -> int:
+    staff_id = body.staff_id or caller.staff_id
+    if staff_id is None:
+        raise HTTPException(422, "staff_id is required (the caller's token names no staff member)")
+    return staff_id
+
+
+@router.post("/{order_id}/accept", response_model=LiveState)
+async def accept(order_id: str, body: StaffActionIn, client: Temporal, caller: Caller) -> LiveState:
+    action = StaffAction(staff_id=_acting_staff(caller, body), reason=body.reason)
+    return await _update(client, order_id, OrderDispatch.accept, action)
+
+
+@router.post("/{order_id}/complete", response_model=LiveState)
+async def complete(
+    order_id: str, body: StaffActionIn, client: Temporal, caller: Caller
+) -> LiveState:
+    action = StaffAction(staff_id=_acting_staff(caller, body), reason=body.reason)
+    return await _update(client, order_id, OrderDispatch.complete, action)
+
+
+@router.post("/{order_id}/decline", response_model=LiveState)
+async def decline(
+    order_id: str, body: StaffActionIn, client: Temporal, caller: Caller
+) -> LiveState:
+    action = StaffAction(staff_id=_acting_staff(caller, body), reason=body.reason)
+    return await _update(client, order_id, OrderDispatch.decline, action)
+
+
+@router.post("/{order_id}/reassign", response_model=LiveState)
+async def reassign(order_id: str, body: ReassignIn, client: Temporal, caller: Caller) -> LiveState:
+    action = ManagerAction(actor=caller.name, staff_id=body.staff_id, reason=body.reason)
+    return await _update(client, order_id, OrderDispatch.reassign, action)
+
+
+@router.post("/{order_id}/redispatch", response_model=LiveState)
+async def redispatch(
+    order_id: str, body: RedispatchIn, client: Temporal, caller: Caller
+) -> LiveState:
+    action = ManagerAction(actor=caller.name, reason=body.reason)
+    return await _update(client, order_id, OrderDispatch.redispatch, action)

@@ -1,0 +1,106 @@
+"""Request and response bodies: validated at the edge, so bad input is a 4xx that says why."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from models import OrderType
+
+
+class CustomerBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="", max_length=100)
+    phone: str | None = Field(default=None, max_length=32)
+    email: str | None = Field(default=None, max_length=254)
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        from notify.contacts import normalize_phone
+
+        return normalize_phone(value) if value else None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        from notify.contacts import normalize_email
+
+        return normalize_email(value) if value else None
+
+
+class OrderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+    type: OrderType = OrderType.NEW
+    customer: CustomerBody = Field(default_factory=CustomerBody)
+    category: str = Field(default="", max_length=64)
+    priority: int = Field(default=0, ge=-100, le=100)
+    store_id: int | None = Field(default=None, ge=1)
+    client_ip: str | None = Field(default=None, max_length=45)
+    preferred_staff_id: int | None = Field(default=None, ge=1)
+    assignee_id: int | None = Field(default=None, ge=1)
+
+    @field_validator("client_ip")
+    @classmethod
+    def _ip(cls, value: str | None) -> str | None:
+        import ipaddress
+
+        if value is None:
+            return None
+        try:
+            return str(ipaddress.ip_address(value.strip()))
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from exc
+
+
+class OrderAccepted(BaseModel):
+    order_id: str
+    workflow_id: str
+    run_id: str | None
+    status_url: str
+
+
+class StaffActionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    staff_id: int | None = Field(
+        default=None, ge=1, description="defaults to the caller's staff id"
+    )
+    reason: str = Field(default="", max_length=500)
+
+
+class ReassignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    staff_id: int = Field(ge=1, description="an active consultant of the order's store")
+    reason: str = Field(default="", max_length=500)
+
+
+class RedispatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=500)
+
+
+class LiveState(BaseModel):
+    order_id: str
+    type: str
+    status: str
+    store_id: int | None
+    assignee_id: int | None
+    round: int
+    escalated: bool
+    accept_deadline: datetime | None
+    process_deadline: datetime | None
+
+
+class Page(BaseModel):
+    items: list[dict[str, Any]]
+    total: int
+    limit: int
+    offset: int

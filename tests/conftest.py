@@ -1,0 +1,177 @@
+"""Test fixtures: a real PostgreSQL (pgserver, or TEST_DATABASE_URL) migrated once per run.
+
+The database is chosen before any project module reads its settings, so everything under
+test — activities, the API, the worker — talks to the same real server.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+_TMP = Path(tempfile.mkdtemp(prefix="o2o-test-"))
+
+
+def _test_database_url() -> str:
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        import pgserver
+
+        # One server for every test run on this machine; each run gets its own database.
+        base = pgserver.get_server(
+            Path(tempfile.gettempdir()) / "o2o-test-pg", cleanup_mode=None
+        ).get_uri()
+    name = f"o2o_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    from sqlalchemy.engine import make_url
+
+    return make_url(base).set(database=name).render_as_string(hide_password=False)
+
+
+os.environ["DATABASE_URL"] = _test_database_url()
+os.environ["STATE_DIR"] = str(_TMP / "state")
+os.environ.setdefault("NOTICE_MAX_ATTEMPTS", "3")
+
+from models.db import database_url, engine, migrate  # noqa: E402
+
+migrate()
+
+_TABLES = (
+    "notification, order_event, assignment, communication_record, points_entry, duty_slot, "
+    "duty_pattern, leave, api_token, subsite_admin, dispatch_order, customer, staff, store, "
+    "subsite, allocation_rule"
+)
+
+
+@pytest.fixture(scope="session")
+def db_url() -> str:
+    return database_url()
+
+
+@pytest.fixture
+def clean_db(db_url: str) -> Iterator[str]:
+    """An empty database (every table truncated) for one test."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE")
+    yield db_url
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _dispose_engine() -> AsyncIterator[None]:
+    yield
+    await engine().dispose()
+
+
+# ------------------------------------------------------------------ Temporal, mail and SMS
+
+import asyncio  # noqa: E402
+import socket  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Awaitable, Callable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Any, TypeVar  # noqa: E402
+
+from temporalio.client import Client  # noqa: E402
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+
+from devstack.binaries import wheel_binary  # noqa: E402
+from workflows import search_attributes  # noqa: E402
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def eventually(check: Callable[[], Awaitable[T]], *, within: float = 15.0) -> T:
+    """Retry `check` until it stops raising AssertionError (no fixed sleeps in tests)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh server per test: a workflow left running by one test (with no worker polling
+    it any more) would hold back time skipping for the next."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=wheel_binary("temporal-test-server")
+    )
+    await search_attributes.register(env.client)
+    yield env
+    await env.shutdown()
+
+
+@dataclass
+class Sinks:
+    """The running SMTP server and SMS endpoint, and what each has received so far."""
+
+    state_dir: Path
+    mail_server: Any
+    sms_server: Any
+
+    def mail(self) -> list[dict[str, Any]]:
+        from notify.sinks import read_mail_index
+
+        return read_mail_index(self.state_dir)
+
+    def sms(self) -> list[dict[str, Any]]:
+        from notify.sinks import read_sms_log
+
+        return read_sms_log(self.state_dir)
+
+
+@pytest.fixture
+async def sinks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[Sinks]:
+    """A real SMTP server and the local SMS endpoint, with settings pointing at them."""
+    from notify.sinks import MailSink, SmsSink
+    from settings import SmsProviderKind, settings
+
+    mail_port, sms_port = free_port(), free_port()
+    monkeypatch.setattr(settings, "STATE_DIR", tmp_path)
+    monkeypatch.setattr(settings, "SMTP_HOST", "127.0.0.1")
+    monkeypatch.setattr(settings, "SMTP_PORT", mail_port)
+    monkeypatch.setattr(settings, "SMS_PROVIDER", SmsProviderKind.SINK)
+    monkeypatch.setattr(settings, "SMS_URL", f"http://127.0.0.1:{sms_port}/sms")
+    mail = MailSink(tmp_path, host="127.0.0.1", port=mail_port)
+    sms = SmsSink(tmp_path, host="127.0.0.1", port=sms_port)
+    await mail.start()
+    await sms.start()
+    yield Sinks(state_dir=tmp_path, mail_server=mail, sms_server=sms)
+    await sms.stop()
+    await mail.stop()
+
+
+@dataclass
+class Dispatch:
+    env: WorkflowEnvironment
+    client: Client
+    task_queue: str
+    sinks: Sinks
+
+
+@pytest.fixture
+async def dispatch(
+    time_skipping_env: WorkflowEnvironment, clean_db: str, sinks: Sinks
+) -> AsyncIterator[Dispatch]:
+    """A worker on its own task queue against the time-skipping server, real DB and sinks."""
+    from worker import build_worker
+
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    async with build_worker(time_skipping_env.client, task_queue=queue):
+        yield Dispatch(time_skipping_env, time_skipping_env.client, queue, sinks)

@@ -1,0 +1,171 @@
+"""Plain dataclasses that cross the workflow boundary: inputs, activity I/O, live state.
+
+Kept free of I/O and of Temporal imports so workflows, activities, the API and the
+starter share one definition; every field has a default so fields can be added later
+without breaking recorded histories.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CustomerIn:
+    name: str = ""
+    phone: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """What the web backend submits."""
+
+    order_id: str
+    type: str  # models.OrderType value
+    customer: CustomerIn = field(default_factory=CustomerIn)
+    category: str = ""
+    priority: int = 0
+    store_id: int | None = None
+    client_ip: str | None = None
+    host: str | None = None
+    preferred_staff_id: int | None = None
+    assignee_id: int | None = None  # assigned-unprocessed: who holds it in the old system
+
+
+@dataclass(frozen=True)
+class RoutedOrder:
+    """The store an order is tied to, and why."""
+
+    store_id: int | None
+    reason: str
+    subsite_id: int | None = None
+    subsite_code: str = ""
+    store_name: str = ""
+    customer_name: str = ""
+    category: str = ""
+    preferred_staff_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A snapshot of the allocation rule for one order type, read at every round."""
+
+    order_type: str
+    accept_timeout_seconds: int = 900
+    process_timeout_seconds: int = 86400
+    reassign_period_seconds: int = 0
+    reminder_before_seconds: int = 300
+    max_rounds: int = 3
+    skip_previous_assignees: bool = True
+    capacity_per_staff: int | None = None
+    after_escalation: str = "keep_reassigning"
+    channels: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AssignRequest:
+    order_id: str
+    store_id: int
+    round: int
+    at: datetime
+    rule: Rule
+    previous: list[int] = field(default_factory=list)
+    forced_staff_id: int | None = None  # a manager's choice, or the imported assignee
+    forced_reason: str = ""
+
+
+@dataclass(frozen=True)
+class AssignResult:
+    staff_id: int | None
+    staff_name: str = ""
+    accept_deadline: datetime | None = None
+    reason: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One change of an order's state, for the database projection and the audit trail."""
+
+    order_id: str
+    kind: str  # accepted | completed | timed_out | declined | reassigned | escalated | waiting
+    at: datetime
+    round: int = 0
+    staff_id: int | None = None
+    actor: str = "workflow"
+    note: str = ""
+    process_deadline: datetime | None = None
+    occasion: str = ""  # distinguishes repeats of one kind within a round (audit key)
+
+
+@dataclass(frozen=True)
+class StoreContacts:
+    manager_ids: list[int] = field(default_factory=list)
+    admin_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StaffCheck:
+    staff_id: int
+    store_id: int
+
+
+@dataclass
+class CurrentAssignment:
+    staff_id: int
+    round: int
+    status: str  # offered | accepted | completed
+    accept_deadline: datetime
+    staff_name: str = ""
+    process_deadline: datetime | None = None
+    reminded: bool = False
+
+
+@dataclass
+class DispatchState:
+    """Everything the dispatch loop knows; carried across continue-as-new."""
+
+    routed: RoutedOrder | None = None
+    round: int = 0
+    previous: list[int] = field(default_factory=list)
+    assignment: CurrentAssignment | None = None
+    escalated: bool = False
+    completed: bool = False
+    waits: int = 0
+    imported_adopted: bool = False
+
+
+@dataclass(frozen=True)
+class OrderInput:
+    order: OrderRequest
+    state: DispatchState | None = None  # set only by continue-as-new
+
+
+@dataclass(frozen=True)
+class StaffAction:
+    staff_id: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ManagerAction:
+    actor: str  # who asked, for the audit trail
+    staff_id: int | None = None  # reassign-to target; None for re-dispatch
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class OrderView:
+    """The live state, as the `state` query and every update return it."""
+
+    order_id: str
+    type: str
+    status: str
+    store_id: int | None
+    assignee_id: int | None
+    round: int
+    escalated: bool
+    accept_deadline: datetime | None = None
+    process_deadline: datetime | None = None

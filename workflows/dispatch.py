@@ -1,0 +1,625 @@
+"""The dispatch loop: route, select, notify, wait, reassign, escalate — until handled.
+
+One loop serves every order type; the three workflow types at the bottom differ only in
+how they begin. Read `OrderDispatch._dispatch` top to bottom: it is the patent's claim.
+
+Determinism: all I/O is in activities; time is `workflow.now()`; the random draw of the
+selection happens inside the `assign_order` activity, whose result is in history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities import orders as acts
+    from activities.notices import NoticeRequest, send_notice
+    from workflows import search_attributes as sa
+    from workflows.contracts import (
+        AssignRequest,
+        CurrentAssignment,
+        DispatchState,
+        ManagerAction,
+        OrderInput,
+        OrderRequest,
+        OrderView,
+        Rule,
+        StaffAction,
+        StaffCheck,
+        StoreContacts,
+        Transition,
+    )
+
+T = TypeVar("T")
+
+# Database steps retry forever with backoff: an outage delays an order, never loses it.
+DB_STEP = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+    ),
+}
+# Notices decide their own final failure (see activities/notices.py); Temporal only paces them.
+NOTICE_STEP = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=60)
+    ),
+}
+# Well before a few thousand events, so a long-unhandled order keeps a short history.
+HISTORY_LIMIT = 1500
+# With no duty slot ahead at all, look again this often (the roster signal wakes us sooner).
+ROSTER_RECHECK = timedelta(hours=6)
+
+
+def _rejected(message: str, kind: str) -> ApplicationError:
+    """An update refused before anything happened; `kind` maps to the HTTP status."""
+    return ApplicationError(message, type=kind, non_retryable=True)
+
+
+class OrderDispatch:
+    """State, handlers and the loop shared by the three order workflows."""
+
+    def __init__(self) -> None:
+        self.order: OrderRequest | None = None
+        self.state = DispatchState()
+        self.rule: Rule | None = None
+        self._waiting = False
+        # A manager's re-dispatch (staff_id None) or reassign-to, served by the next round.
+        self._requested: ManagerAction | None = None
+        self._settled: ManagerAction | None = None  # the request the last round served
+        self._roster_changed = False
+        self._db = asyncio.Lock()  # projection writes from handlers and loop stay in order
+        self._notices: list[asyncio.Task[Any]] = []
+        self._published: dict[str, Any] = {}
+
+    # ------------------------------------------------------------ the loop
+
+    async def _dispatch(self, start: OrderInput) -> OrderView:
+        self.order = start.order
+        self.state = start.state or DispatchState()
+        if self.state.routed is None:
+            self.state.routed = await self._step(
+                acts.route_order, self.order, summary="route to a store"
+            )
+        self._publish()
+        if self.order.type == "assigned_unprocessed" and not self.state.imported_adopted:
+            await self._adopt_imported_assignment()
+
+        while not self.state.completed:
+            if self._history_is_long():
+                await self._continue_as_new()
+            self.rule = await self._step(
+                acts.load_rule, self.order.type, summary="read allocation rule"
+            )
+            if self.state.assignment is None and not await self._assign_next(self.rule):
+                continue  # nobody could take it: we waited for a shift, try again
+            await self._wait_for_assignee(self.rule)
+
+        await self._drain_notices()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._view()
+
+    async def _assign_next(self, rule: Rule) -> bool:
+        """Start the next round: escalate if due, select someone, tell them. False if nobody."""
+        if not self.state.escalated and self.state.round >= rule.max_rounds:
+            await self._escalate()
+        if (
+            self.state.escalated
+            and rule.after_escalation == "wait_for_manager"
+            and self._requested is None
+        ):
+            await workflow.wait_condition(lambda: self._requested is not None)
+        store_id = self._store_id()
+        forced, self._requested = self._requested, None
+        next_round = self.state.round + 1
+        async with self._db:  # after any projection write a handler has under way
+            result = await self._step(
+                acts.assign_order,
+                AssignRequest(
+                    order_id=self._order_id(),
+                    store_id=store_id,
+                    round=next_round,
+                    at=workflow.now(),
+                    rule=rule,
+                    previous=list(self.state.previous),
+                    forced_staff_id=forced.staff_id if forced else None,
+                    forced_reason=f"by {forced.actor}: {forced.reason}" if forced else "",
+                ),
+                summary=f"select staff, round {next_round}",
+            )
+        if result.staff_id is None or result.accept_deadline is None:
+            self._settled = forced
+            await self._wait_for_shift()
+            return False
+        self.state.round = next_round
+        self.state.waits = 0
+        self._waiting = False
+        self.state.assignment = CurrentAssignment(
+            staff_id=result.staff_id,
+            staff_name=result.staff_name,
+            round=next_round,
+            status="offered",
+            accept_deadline=result.accept_deadline,
+        )
+        self._settled = forced
+        self._publish()
+        self._notify(
+            "assigned", [result.staff_id], rule, deadline=result.accept_deadline.isoformat()
+        )
+        return True
+
+    async def _wait_for_assignee(self, rule: Rule) -> None:
+        """Remind, then wait for accept and for processing; a missed deadline is a timeout."""
+        a = self.state.assignment
+        assert a is not None
+        untouched = lambda: self.state.assignment is a and a.status == "offered"  # noqa: E731
+        remind_at = a.accept_deadline - timedelta(seconds=rule.reminder_before_seconds)
+        if (
+            not a.reminded
+            and rule.reminder_before_seconds > 0
+            and remind_at > workflow.now()
+            and await self._until(
+                lambda: not untouched(),
+                remind_at,
+                f"reminder for staff {a.staff_id}, round {a.round}",
+            )
+        ):
+            a.reminded = True
+            self._notify("reminder", [a.staff_id], rule, deadline=a.accept_deadline.isoformat())
+        if untouched() and await self._until(
+            lambda: not untouched(),
+            a.accept_deadline,
+            f"accept deadline for staff {a.staff_id}, round {a.round}",
+        ):
+            await self._time_out(a, rule, stage="accept")
+            return
+        if self.state.assignment is a and a.status == "accepted" and a.process_deadline:
+            accepted = lambda: self.state.assignment is a and a.status == "accepted"  # noqa: E731
+            if await self._until(
+                lambda: not accepted(),
+                a.process_deadline,
+                f"processing deadline for staff {a.staff_id}, round {a.round}",
+            ):
+                await self._time_out(a, rule, stage="process")
+
+    async def _time_out(self, a: CurrentAssignment, rule: Rule, *, stage: str) -> None:
+        """Record the timeout, tell the manager, pause for the reassignment period."""
+        self.state.assignment = None
+        self._remember_previous(a.staff_id)
+        await self._record(
+            "timed_out",
+            round=a.round,
+            staff_id=a.staff_id,
+            note=f"{stage} deadline",
+        )
+        self._publish()
+        contacts = await self._contacts()
+        self._notify(
+            "timed_out",
+            contacts.manager_ids,
+            rule,
+            timed_out_staff_name=a.staff_name,
+            timed_out_staff_id=a.staff_id,
+            stage=stage,
+        )
+        if rule.reassign_period_seconds > 0:
+            await self._until(
+                lambda: self._requested is not None,
+                workflow.now() + timedelta(seconds=rule.reassign_period_seconds),
+                f"reassignment period before round {self.state.round + 1}",
+            )
+
+    async def _escalate(self) -> None:
+        """Past the rule's rounds: the manager and the sub-site admin are told, once."""
+        self.state.escalated = True
+        await self._record(
+            "escalated",
+            round=self.state.round,
+        )
+        self._publish()
+        contacts = await self._contacts()
+        assert self.rule is not None
+        self._notify("escalated", contacts.manager_ids + contacts.admin_ids, self.rule)
+
+    async def _wait_for_shift(self) -> None:
+        """Nobody can take it now: tell the manager (once per wait) and sleep until a shift."""
+        self.state.waits += 1
+        self._waiting = True
+        now = workflow.now()
+        next_start = await self._step(
+            acts.next_duty_start, self._store_id(), now, summary="find next duty window"
+        )
+        await self._record(
+            "waiting",
+            at=now,
+            round=self.state.round,
+            occasion=str(self.state.waits),
+            note=f"next duty window {next_start}",
+        )
+        self._publish()
+        if self.state.waits == 1 and self.rule is not None:
+            contacts = await self._contacts()
+            self._notify(
+                "waiting",
+                contacts.manager_ids,
+                self.rule,
+                occasion=f"w{self.state.round}",
+                next_shift=next_start.isoformat() if next_start else None,
+            )
+        self._roster_changed = False
+        until = next_start if next_start else now + ROSTER_RECHECK
+        await self._until(
+            lambda: self._roster_changed or self._requested is not None,
+            max(until, now),
+            f"next duty window at {until.isoformat()}",
+        )
+
+    async def _adopt_imported_assignment(self) -> None:
+        """Assigned-unprocessed: keep the old assignee, remind them, then go on as usual."""
+        self.state.imported_adopted = True
+        assert self.order is not None
+        if self.order.assignee_id is None:
+            return
+        self._requested = ManagerAction(
+            actor="import",
+            staff_id=self.order.assignee_id,
+            reason="assigned in the previous system",
+        )
+        self.rule = await self._step(
+            acts.load_rule, self.order.type, summary="read allocation rule"
+        )
+        if await self._assign_next(self.rule) and self.state.assignment is not None:
+            self.state.assignment.reminded = True  # the "assigned" notice was the reminder
+
+    # ------------------------------------------------------------ staff and manager actions
+
+    @workflow.update
+    async def accept(self, action: StaffAction) -> OrderView:
+        a = self.state.assignment
+        assert a is not None and self.rule is not None
+        a.status = "accepted"
+        a.process_deadline = workflow.now() + timedelta(seconds=self.rule.process_timeout_seconds)
+        self._publish()
+        await self._record(
+            "accepted",
+            round=a.round,
+            staff_id=a.staff_id,
+            actor=f"staff:{a.staff_id}",
+            process_deadline=a.process_deadline,
+        )
+        return self._view()
+
+    @accept.validator
+    def _validate_accept(self, action: StaffAction) -> None:
+        a = self._current_for(action.staff_id)
+        if a.status != "offered":
+            raise _rejected("the order is already accepted", "Conflict")
+
+    @workflow.update
+    async def complete(self, action: StaffAction) -> OrderView:
+        a = self.state.assignment
+        assert a is not None
+        self.state.completed = True
+        a.status = "completed"
+        self._publish()
+        await self._record(
+            "completed",
+            round=a.round,
+            staff_id=a.staff_id,
+            actor=f"staff:{a.staff_id}",
+            note=action.reason,
+        )
+        return self._view()
+
+    @complete.validator
+    def _validate_complete(self, action: StaffAction) -> None:
+        a = self._current_for(action.staff_id)
+        if a.status != "accepted":
+            raise _rejected("accept the order before marking it processed", "Conflict")
+
+    @workflow.update
+    async def decline(self, action: StaffAction) -> OrderView:
+        a = self.state.assignment
+        assert a is not None
+        self.state.assignment = None
+        self._remember_previous(a.staff_id)
+        self._publish()
+        await self._record(
+            "declined",
+            round=a.round,
+            staff_id=a.staff_id,
+            actor=f"staff:{a.staff_id}",
+            note=action.reason,
+        )
+        return self._view()
+
+    @decline.validator
+    def _validate_decline(self, action: StaffAction) -> None:
+        self._current_for(action.staff_id)
+
+    @workflow.update
+    async def reassign(self, action: ManagerAction) -> OrderView:
+        """A manager names the next assignee (an active consultant of the order's store)."""
+        assert action.staff_id is not None
+        await self._step(
+            acts.check_staff_in_store,
+            StaffCheck(staff_id=action.staff_id, store_id=self._store_id()),
+            summary=f"check staff {action.staff_id} belongs to the store",
+        )
+        if self.state.completed:
+            raise _rejected("the order has been processed already", "Conflict")
+        return await self._serve(action)
+
+    @reassign.validator
+    def _validate_reassign(self, action: ManagerAction) -> None:
+        self._open_order()
+        if action.staff_id is None:
+            raise _rejected("name the staff member to reassign to", "Invalid")
+        a = self.state.assignment
+        if a is not None and a.staff_id == action.staff_id:
+            raise _rejected(f"the order is already with staff {action.staff_id}", "Conflict")
+        if self._requested is not None:
+            raise _rejected("a re-dispatch of this order is already under way", "Conflict")
+
+    @workflow.update
+    async def redispatch(self, action: ManagerAction) -> OrderView:
+        """A manager asks for a new selection now (the current assignee is skipped)."""
+        return await self._serve(action)
+
+    @redispatch.validator
+    def _validate_redispatch(self, action: ManagerAction) -> None:
+        self._open_order()
+        if self._requested is not None:
+            raise _rejected("a re-dispatch of this order is already under way", "Conflict")
+
+    @workflow.signal
+    def roster_changed(self) -> None:
+        """The store's roster changed: an order waiting for a shift looks again now."""
+        self._roster_changed = True
+
+    @workflow.query
+    def state(self) -> OrderView:
+        return self._view()
+
+    # ------------------------------------------------------------ helpers
+
+    async def _serve(self, action: ManagerAction) -> OrderView:
+        """Hand a manager's request to the loop; answer once a round has served it."""
+        self._requested = action  # before the take-back wakes the loop, so the loop sees it
+        await self._take_back(action)
+        await workflow.wait_condition(lambda: self._settled is action)
+        return self._view()
+
+    async def _take_back(self, action: ManagerAction) -> None:
+        a = self.state.assignment
+        if a is None:
+            return
+        self.state.assignment = None
+        self._remember_previous(a.staff_id)
+        await self._record(
+            "reassigned",
+            round=a.round,
+            staff_id=a.staff_id,
+            actor=action.actor,
+            note=action.reason,
+        )
+
+    def _current_for(self, staff_id: int) -> CurrentAssignment:
+        self._open_order()
+        a = self.state.assignment
+        if a is None:
+            raise _rejected("the order is not assigned to anyone right now", "Conflict")
+        if a.staff_id != staff_id:
+            raise _rejected(
+                f"only the current assignee (staff {a.staff_id}) may do this", "Forbidden"
+            )
+        return a
+
+    def _open_order(self) -> None:
+        if self.state.completed:
+            raise _rejected("the order has been processed already", "Conflict")
+        if self.state.routed is None:
+            raise _rejected("the order is still being routed; try again in a moment", "Conflict")
+
+    def _remember_previous(self, staff_id: int) -> None:
+        if staff_id not in self.state.previous:
+            self.state.previous.append(staff_id)
+
+    async def _until(self, woken: Callable[[], bool], deadline: datetime, summary: str) -> bool:
+        """Wait for `woken()` or the deadline; True if the deadline came first."""
+        remaining = (deadline - workflow.now()).total_seconds()
+        if remaining <= 0:
+            return not woken()
+        try:
+            await workflow.wait_condition(woken, timeout=remaining, timeout_summary=summary)
+        except TimeoutError:
+            return True
+        return False
+
+    async def _step(self, activity: Callable[..., Awaitable[T]], *args: Any, summary: str) -> T:
+        """One database step, retried until the database answers."""
+        result: T = await workflow.execute_activity(  # type: ignore[call-overload]
+            activity, args=list(args), summary=summary, **DB_STEP
+        )
+        return result
+
+    async def _record(self, kind: str, *, at: datetime | None = None, **fields: Any) -> None:
+        """Bring the database projection in step with a transition of this order."""
+        transition = Transition(
+            order_id=self._order_id(), kind=kind, at=at or workflow.now(), **fields
+        )
+        async with self._db:
+            await self._step(
+                acts.record_transition, transition, summary=f"record {transition.kind}"
+            )
+
+    async def _contacts(self) -> StoreContacts:
+        return await self._step(
+            acts.store_contacts, self._store_id(), summary="look up manager and admins"
+        )
+
+    def _notify(
+        self, kind: str, staff_ids: list[int], rule: Rule, *, occasion: str = "", **context: Any
+    ) -> None:
+        """Start one notice per recipient and channel; the loop's timers never wait for them."""
+        routed = self.state.routed
+        assert routed is not None
+        fields = {
+            "order_id": self._order_id(),
+            "customer_name": routed.customer_name,
+            "category": routed.category,
+            "store_name": routed.store_name,
+            "round": self.state.round,
+        } | context
+        for staff_id in staff_ids:
+            for channel in rule.channels.get(kind, []):
+                self._notices.append(
+                    workflow.start_activity(
+                        send_notice,
+                        NoticeRequest(
+                            kind=kind,
+                            channel=channel,
+                            order_id=self._order_id(),
+                            round=self.state.round,
+                            staff_id=staff_id,
+                            context=fields,
+                            occasion=occasion,
+                        ),
+                        summary=f"{kind} {channel} to staff {staff_id}, round {self.state.round}",
+                        **NOTICE_STEP,  # type: ignore[arg-type]
+                    )
+                )
+        self._notices = [n for n in self._notices if not n.done()]
+
+    async def _drain_notices(self) -> None:
+        # A notice that failed for good is recorded by its activity; it never fails the order.
+        await asyncio.gather(*self._notices, return_exceptions=True)
+        self._notices = []
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested() or info.get_current_history_length() > HISTORY_LIMIT
+        )
+
+    async def _continue_as_new(self) -> None:
+        await self._drain_notices()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        assert self.order is not None
+        workflow.continue_as_new(OrderInput(order=self.order, state=replace(self.state)))
+
+    def _order_id(self) -> str:
+        assert self.order is not None
+        return self.order.order_id
+
+    def _store_id(self) -> int:
+        routed = self.state.routed
+        if routed is None or routed.store_id is None:
+            raise ApplicationError(
+                "the order has no store; add a default store", non_retryable=True
+            )
+        return routed.store_id
+
+    def _status(self) -> str:
+        a = self.state.assignment
+        if self.state.completed:
+            return "completed"
+        if a is not None and a.status == "accepted":
+            return "accepted"
+        if self.state.escalated:
+            return "escalated"
+        if a is not None:
+            return "assigned"
+        return "waiting" if self._waiting else "received"
+
+    def _view(self) -> OrderView:
+        a = self.state.assignment
+        routed = self.state.routed
+        assert self.order is not None
+        return OrderView(
+            order_id=self.order.order_id,
+            type=self.order.type,
+            status=self._status(),
+            store_id=routed.store_id if routed else None,
+            assignee_id=a.staff_id if a else None,
+            round=self.state.round,
+            escalated=self.state.escalated,
+            accept_deadline=a.accept_deadline if a else None,
+            process_deadline=a.process_deadline if a else None,
+        )
+
+    def _publish(self) -> None:
+        """Upsert the search attributes that changed, and the live details shown in the UI."""
+        view = self._view()
+        routed = self.state.routed
+        wanted: dict[str, Any] = {
+            "store": str(view.store_id) if view.store_id else None,
+            "subsite": routed.subsite_code if routed and routed.subsite_code else None,
+            "assignee": str(view.assignee_id) if view.assignee_id else None,
+            "status": view.status,
+            "reassigns": max(0, view.round - 1),
+        }
+        keys = {
+            "store": sa.STORE_ID,
+            "subsite": sa.SUB_SITE,
+            "assignee": sa.ASSIGNEE_ID,
+            "status": sa.ORDER_STATUS,
+            "reassigns": sa.REASSIGN_COUNT,
+        }
+        updates: list[SearchAttributeUpdate[Any]] = []
+        for name, value in wanted.items():
+            if self._published.get(name, "unset") != value:
+                key = keys[name]
+                updates.append(key.value_unset() if value is None else key.value_set(value))
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self._published = wanted
+        holder = f"staff {view.assignee_id}" if view.assignee_id else "nobody"
+        workflow.set_current_details(
+            f"**{view.status}** · store {view.store_id} · with {holder} · round {view.round}"
+            + (" · escalated" if view.escalated else "")
+        )
+
+
+@workflow.defn
+class NewOrderWorkflow(OrderDispatch):
+    """A order just placed online."""
+
+    @workflow.run
+    async def run(self, start: OrderInput) -> OrderView:
+        return await self._dispatch(start)
+
+
+@workflow.defn
+class UnassignedOrderWorkflow(OrderDispatch):
+    """An order nobody could take, or a backlog imported from an older system."""
+
+    @workflow.run
+    async def run(self, start: OrderInput) -> OrderView:
+        return await self._dispatch(start)
+
+
+@workflow.defn
+class AssignedUnprocessedOrderWorkflow(OrderDispatch):
+    """An order imported already assigned to someone who has not handled it."""
+
+    @workflow.run
+    async def run(self, start: OrderInput) -> OrderView:
+        return await self._dispatch(start)
+
+
+WORKFLOW_FOR_TYPE: dict[str, type[OrderDispatch]] = {
+    "new": NewOrderWorkflow,
+    "unassigned": UnassignedOrderWorkflow,
+    "assigned_unprocessed": AssignedUnprocessedOrderWorkflow,
+}
+ORDER_WORKFLOWS = list(WORKFLOW_FOR_TYPE.values())
