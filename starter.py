@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
@@ -37,7 +38,7 @@ async def connect() -> Client:
 
 async def start_order(
     order: OrderRequest, *, client: Client | None = None, task_queue: str | None = None
-) -> WorkflowHandle[object, OrderView]:
+) -> WorkflowHandle[Any, OrderView]:
     """Start (or find) the workflow of `order`; returns its handle."""
     if order.type not in WORKFLOW_FOR_TYPE:
         raise ValueError(
@@ -48,8 +49,9 @@ async def start_order(
     store = f"store {order.store_id}" if order.store_id else "store to be routed"
     try:
         return await client.start_workflow(
-            workflow_class.run,  # type: ignore[arg-type]
+            workflow_class.__name__,  # the workflow type's name
             OrderInput(order=order),
+            result_type=OrderView,
             id=workflow_id(order.order_id),
             task_queue=task_queue or settings.TEMPORAL_TASK_QUEUE,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -8,6 +8,7 @@ only move an order forward).
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -207,9 +208,8 @@ _CANDIDATES = text(
 
 
 async def candidates(db: AsyncSession, *, store_id: int, at: datetime) -> list[Candidate]:
-    rows = await db.exec(
-        _CANDIDATES, params={"store_id": store_id, "at": at, "role": StaffRole.CONSULTANT.value}
-    )
+    params = {"store_id": store_id, "at": at, "role": StaffRole.CONSULTANT.value}
+    rows = await db.execute(_CANDIDATES, params)
     return [
         Candidate(
             staff_id=r.id,
@@ -259,9 +259,7 @@ async def assign_order(request: AssignRequest) -> AssignResult:
         pool = await candidates(db, store_id=request.store_id, at=request.at)
         if rule.capacity_per_staff is not None or any(c.capacity for c in pool):
             # Capacity is a count over all orders of the store: decide one order at a time.
-            await db.exec(
-                text("SELECT pg_advisory_xact_lock(1, :s)"), params={"s": request.store_id}
-            )
+            await db.execute(text("SELECT pg_advisory_xact_lock(1, :s)"), {"s": request.store_id})
             pool = await candidates(db, store_id=request.store_id, at=request.at)
         if request.forced_staff_id is not None:
             decision = _forced_decision(request, pool)
@@ -482,7 +480,8 @@ async def store_contacts(store_id: int) -> StoreContacts:
             )
         ).all()
     return StoreContacts(
-        manager_ids=sorted(managers), admin_ids=sorted(set(admins) - set(managers))
+        manager_ids=sorted(m for m in managers if m is not None),
+        admin_ids=sorted(set(admins) - set(managers)),
     )
 
 
@@ -508,7 +507,7 @@ async def check_staff_in_store(check: StaffCheck) -> str:
     return staff.name
 
 
-ORDER_ACTIVITIES = [
+ORDER_ACTIVITIES: list[Callable[..., Any]] = [
     route_order,
     load_rule,
     assign_order,

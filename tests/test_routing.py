@@ -340,7 +340,7 @@ STORES = (
 def choose(**kwargs: object) -> tuple[int | None, str, str, list[tuple[str, int | None, str]]]:
     kwargs.setdefault("stores", STORES)
     kwargs.setdefault("head_office_store_id", 50)
-    c = choose_store(**kwargs)  # type: ignore[arg-type]
+    c = choose_store(**kwargs)
     return c.store_id, c.step, c.reason, [(t.step, t.store_id, t.outcome) for t in c.trail]
 
 

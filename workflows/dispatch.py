@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -41,19 +41,15 @@ with workflow.unsafe.imports_passed_through():
 T = TypeVar("T")
 
 # Database steps retry forever with backoff: an outage delays an order, never loses it.
-DB_STEP = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
-    ),
-}
+DB_TIMEOUT = timedelta(seconds=30)
+DB_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+)
 # Notices decide their own final failure (see activities/notices.py); Temporal only paces them.
-NOTICE_STEP = {
-    "start_to_close_timeout": timedelta(seconds=60),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=60)
-    ),
-}
+NOTICE_TIMEOUT = timedelta(seconds=60)
+NOTICE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=60)
+)
 # Well before a few thousand events, so a long-unhandled order keeps a short history.
 HISTORY_LIMIT = 1500
 # With no duty slot ahead at all, look again this often (the roster signal wakes us sooner).
@@ -67,6 +63,10 @@ def _rejected(message: str, kind: str) -> ApplicationError:
 
 class OrderDispatch:
     """State, handlers and the loop shared by the three order workflows."""
+
+    async def run(self, start: OrderInput) -> OrderView:
+        """Each workflow type declares `@workflow.run` itself and calls `_dispatch`."""
+        raise NotImplementedError
 
     def __init__(self) -> None:
         self.order: OrderRequest | None = None
@@ -386,8 +386,9 @@ class OrderDispatch:
         """The store's roster changed: an order waiting for a shift looks again now."""
         self._roster_changed = True
 
-    @workflow.query
-    def state(self) -> OrderView:
+    @workflow.query(name="state")
+    def live_state(self) -> OrderView:
+        """The order as it stands now (status, store, assignee, round, deadlines)."""
         return self._view()
 
     # ------------------------------------------------------------ helpers
@@ -447,8 +448,12 @@ class OrderDispatch:
 
     async def _step(self, activity: Callable[..., Awaitable[T]], *args: Any, summary: str) -> T:
         """One database step, retried until the database answers."""
-        result: T = await workflow.execute_activity(  # type: ignore[call-overload]
-            activity, args=list(args), summary=summary, **DB_STEP
+        result: T = await workflow.execute_activity(
+            activity,
+            args=list(args),
+            summary=summary,
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
         )
         return result
 
@@ -468,18 +473,25 @@ class OrderDispatch:
         )
 
     def _notify(
-        self, kind: str, staff_ids: list[int], rule: Rule, *, occasion: str = "", **context: Any
+        self,
+        kind: str,
+        staff_ids: list[int],
+        rule: Rule,
+        *,
+        occasion: str = "",
+        **context: str | int | None,
     ) -> None:
         """Start one notice per recipient and channel; the loop's timers never wait for them."""
         routed = self.state.routed
         assert routed is not None
-        fields = {
+        fields: dict[str, str | int | None] = {
             "order_id": self._order_id(),
             "customer_name": routed.customer_name,
             "category": routed.category,
             "store_name": routed.store_name,
             "round": self.state.round,
-        } | context
+            **context,
+        }
         for staff_id in staff_ids:
             for channel in rule.channels.get(kind, []):
                 self._notices.append(
@@ -495,7 +507,8 @@ class OrderDispatch:
                             occasion=occasion,
                         ),
                         summary=f"{kind} {channel} to staff {staff_id}, round {self.state.round}",
-                        **NOTICE_STEP,  # type: ignore[arg-type]
+                        start_to_close_timeout=NOTICE_TIMEOUT,
+                        retry_policy=NOTICE_RETRY,
                     )
                 )
         self._notices = [n for n in self._notices if not n.done()]
@@ -568,7 +581,7 @@ class OrderDispatch:
             "status": view.status,
             "reassigns": max(0, view.round - 1),
         }
-        keys = {
+        keys: dict[str, SearchAttributeKey[Any]] = {
             "store": sa.STORE_ID,
             "subsite": sa.SUB_SITE,
             "assignee": sa.ASSIGNEE_ID,
