@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make run` (the whole system) and `make test` (the suite).
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+VENV := .venv
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: run test lint check install clean-state
+
+run: install  ## install, then run the embedded stack in the foreground
+	$(VENV)/bin/o2o dev
+
+test: install  ## install, then run the test suite against real services
+	$(VENV)/bin/python -m pytest
+
+lint: install  ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+check: lint test  ## what CI runs, plus the compose file check
+	bash .ci/check-compose
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+clean-state:  ## forget the embedded stack's data (PostgreSQL, Temporal, mail, SMS)
+	rm -rf .state

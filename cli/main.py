@@ -1,0 +1,122 @@
+"""`o2o`: one command line for the dev stack, the worker, the API, orders and rules."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    help="o2o-dispatch: durable dispatch of online orders to offline stores.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+order_app = typer.Typer(help="Start and inspect orders.", no_args_is_help=True)
+app.add_typer(order_app, name="order")
+console = Console()
+
+
+@app.command()
+def dev() -> None:
+    """Run the whole system on embedded defaults in the foreground (Ctrl-C stops it)."""
+    from devstack.stack import run
+
+    asyncio.run(run())
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker: the order workflows and their activities."""
+    import worker as worker_module
+
+    asyncio.run(worker_module.main())
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API (API_HOST:API_PORT)."""
+    from api.app import serve
+
+    serve()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (idempotent)."""
+    from models.db import migrate as apply
+
+    apply()
+    console.print("[green]database is at the latest migration[/green]")
+
+
+@app.command("demo-data")
+def demo_data() -> None:
+    """Load the demo sub-sites, stores, staff, rosters and customers (once)."""
+    from devstack.demo import load_demo_data
+    from models.db import migrate as apply
+
+    apply()
+    loaded = asyncio.run(load_demo_data())
+    console.print("demo data loaded" if loaded else "demo data already present: kept as it is")
+
+
+@order_app.command("start")
+def order_start(
+    document: Annotated[
+        str,
+        typer.Argument(
+            help='Order JSON, e.g. \'{"order_id": "A1", '
+            '"type": "new", "customer": {"name": "Li"}}\''
+        ),
+    ],
+) -> None:
+    """Start an order's workflow (the same order twice gives the same workflow)."""
+    from pydantic import ValidationError
+
+    from api.schemas import OrderIn
+    from starter import start_order
+    from workflows.contracts import CustomerIn, OrderRequest
+
+    try:
+        body = OrderIn.model_validate_json(document)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "order"
+            console.print(f"[red]{where}: {error['msg']}[/red]")
+        raise typer.Exit(2) from None
+    order = OrderRequest(
+        order_id=body.order_id,
+        type=body.type.value,
+        customer=CustomerIn(**body.customer.model_dump()),
+        category=body.category,
+        priority=body.priority,
+        store_id=body.store_id,
+        client_ip=body.client_ip,
+        preferred_staff_id=body.preferred_staff_id,
+        assignee_id=body.assignee_id,
+    )
+    handle = asyncio.run(start_order(order))
+    console.print(f"workflow [bold]{handle.id}[/bold] (run {handle.result_run_id})")
+
+
+@order_app.command("show")
+def order_show(order_id: str) -> None:
+    """Print one order's live state from its workflow."""
+    from starter import connect, workflow_id
+    from workflows.contracts import OrderView
+
+    async def query() -> OrderView:
+        client = await connect()
+        view: OrderView = await client.get_workflow_handle(workflow_id(order_id)).query(
+            "state", result_type=OrderView
+        )
+        return view
+
+    console.print_json(json.dumps(asyncio.run(query()).__dict__, default=str))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,240 @@
+"""`o2o dev`: the whole system on one machine from wheels, in the foreground.
+
+Temporal dev server (file-persisted, with its UI), PostgreSQL from pgserver (unless
+DATABASE_URL is set), the SMTP and SMS sinks, the worker and the HTTP API as child
+processes. Ctrl-C stops every child; a second start reuses the state folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from devstack.binaries import wheel_binary
+from settings import settings
+from workflows.search_attributes import dev_server_flags
+
+console = Console()
+
+
+class StackError(SystemExit):
+    """The stack cannot start; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Port:
+    service: str
+    host: str
+    port: int
+    setting: str
+
+    def check_free(self) -> None:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((self.host, self.port))
+            except OSError:
+                raise StackError(
+                    f"Port {self.port} on {self.host} ({self.service}) is already taken. "
+                    f"Stop whatever uses it (`ss -ltnp 'sport = :{self.port}'`) or set "
+                    f"{self.setting} to another port."
+                ) from None
+
+
+def _temporal_host_port() -> tuple[str, int]:
+    host, _, port = settings.TEMPORAL_ADDRESS.rpartition(":")
+    return host, int(port)
+
+
+def ports() -> list[Port]:
+    t_host, t_port = _temporal_host_port()
+    return [
+        Port("Temporal gRPC", t_host, t_port, "TEMPORAL_ADDRESS"),
+        Port("Temporal web UI", t_host, settings.TEMPORAL_UI_PORT, "TEMPORAL_UI_PORT"),
+        Port("HTTP API", settings.API_HOST, settings.API_PORT, "API_PORT"),
+        Port("SMTP sink", settings.SMTP_HOST, settings.SMTP_PORT, "SMTP_PORT"),
+        Port("SMS sink", "127.0.0.1", settings.SMS_SINK_PORT, "SMS_SINK_PORT"),
+    ]
+
+
+async def _wait_for_temporal(process: asyncio.subprocess.Process, *, within: float = 60) -> None:
+    from temporalio.client import Client
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        if process.returncode is not None:
+            raise StackError("the Temporal dev server exited; see .state/temporal.log")
+        try:
+            await Client.connect(settings.TEMPORAL_ADDRESS, namespace=settings.TEMPORAL_NAMESPACE)
+            return
+        except Exception:
+            if loop.time() > deadline:
+                raise StackError(
+                    f"Temporal did not answer on {settings.TEMPORAL_ADDRESS} in {within:.0f} s"
+                ) from None
+            await asyncio.sleep(0.3)
+
+
+async def _spawn(
+    name: str, args: list[str], env: dict[str, str], log: Path
+) -> asyncio.subprocess.Process:
+    out = log.open("ab")
+    console.print(f"[dim]starting {name}: {' '.join(args[:4])}… (log: {log})[/dim]")
+    return await asyncio.create_subprocess_exec(
+        *args,
+        env=env,
+        stdout=out,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,  # Ctrl-C reaches us alone; we stop the children in order
+    )
+
+
+async def _stop(name: str, process: asyncio.subprocess.Process) -> None:
+    if process.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), timeout=15)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+    console.print(f"[dim]stopped {name}[/dim]")
+
+
+def _start_postgres(state: Path) -> tuple[str, object | None]:
+    if settings.DATABASE_URL:
+        return settings.DATABASE_URL, None
+    import pgserver
+
+    server = pgserver.get_server(state / "postgres", cleanup_mode=None)
+    return server.get_uri(), server
+
+
+def _stop_postgres(server: object | None) -> None:
+    if server is None:
+        return
+    from pgserver._commands import pg_ctl
+
+    data = server.pgdata  # type: ignore[attr-defined]
+    with contextlib.suppress(Exception):
+        pg_ctl(["-w", "stop"], pgdata=data, user=server.system_user)  # type: ignore[attr-defined]
+    console.print("[dim]stopped PostgreSQL[/dim]")
+
+
+def _print_ready(database_url: str, state: Path) -> None:
+    api = f"http://{settings.API_HOST}:{settings.API_PORT}"
+    t_host, _ = _temporal_host_port()
+    table = Table(title="o2o-dispatch is running", show_header=False, title_justify="left")
+    table.add_row("HTTP API", f"{api}/api/v1/health   docs: {api}/docs")
+    table.add_row("Temporal UI", f"http://{t_host}:{settings.TEMPORAL_UI_PORT}")
+    table.add_row("Temporal gRPC", settings.TEMPORAL_ADDRESS)
+    table.add_row(
+        "Mail and SMS sinks",
+        f"http://127.0.0.1:{settings.SMS_SINK_PORT}/  (files: {state / 'mail'}, {state / 'sms'})",
+    )
+    table.add_row("PostgreSQL", database_url)
+    table.add_row("Admin token", f"{settings.ADMIN_TOKEN}   (Authorization: Bearer …)")
+    console.print(table)
+    console.print("Press Ctrl-C to stop everything.")
+
+
+async def run() -> None:
+    """Start the stack and keep it in the foreground until Ctrl-C or a child exits."""
+    state = settings.STATE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    for port in ports():
+        port.check_free()
+
+    from models.db import migrate
+    from notify.sinks import MailSink, SmsSink
+
+    database_url, pg = _start_postgres(state)
+    env = os.environ | {
+        "DATABASE_URL": database_url,
+        "STATE_DIR": str(state),
+        "PYTHONUNBUFFERED": "1",
+    }
+    children: list[tuple[str, asyncio.subprocess.Process]] = []
+    mail: MailSink | None = None
+    sms: SmsSink | None = None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        t_host, t_port = _temporal_host_port()
+        temporal = await _spawn(
+            "Temporal dev server",
+            [
+                wheel_binary("temporal"),
+                "server",
+                "start-dev",
+                "--db-filename",
+                str(state / "temporal.db"),
+                "--ip",
+                t_host,
+                "--port",
+                str(t_port),
+                "--ui-port",
+                str(settings.TEMPORAL_UI_PORT),
+                "--namespace",
+                settings.TEMPORAL_NAMESPACE,
+                "--log-level",
+                "warn",
+                *dev_server_flags(),
+            ],
+            env,
+            state / "temporal.log",
+        )
+        children.append(("Temporal dev server", temporal))
+        await _wait_for_temporal(temporal)
+
+        os.environ["DATABASE_URL"] = database_url
+        await asyncio.to_thread(migrate, database_url)
+        from devstack.demo import load_demo_data
+
+        loaded = await load_demo_data()
+        console.print("[green]demo data loaded[/green]" if loaded else "[dim]demo data kept[/dim]")
+
+        mail = MailSink(state, host=settings.SMTP_HOST, port=settings.SMTP_PORT)
+        sms = SmsSink(state, host="127.0.0.1", port=settings.SMS_SINK_PORT)
+        await mail.start()
+        await sms.start()
+
+        cli = [sys.executable, "-m", "cli"]
+        for name, command in (("worker", "worker"), ("HTTP API", "api")):
+            children.append(
+                (name, await _spawn(name, [*cli, command], env, state / f"{command}.log"))
+            )
+        _print_ready(database_url, state)
+
+        waits = [asyncio.create_task(p.wait()) for _, p in children]
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopper, *waits], return_when=asyncio.FIRST_COMPLETED)
+        for name, process in children:
+            if process.returncode is not None:
+                console.print(
+                    f"[red]{name} exited with {process.returncode}; "
+                    f"see {state}/*.log — stopping the stack[/red]"
+                )
+        stopper.cancel()
+    finally:
+        for name, process in reversed(children):
+            await _stop(name, process)
+        if sms is not None:
+            await sms.stop()
+        if mail is not None:
+            await mail.stop()
+        _stop_postgres(pg)
