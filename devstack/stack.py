@@ -222,7 +222,7 @@ async def run() -> None:
 
         waits = [asyncio.create_task(p.wait()) for _, p in children]
         stopper = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait([stopper, *waits], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([stopper, *waits], return_when=asyncio.FIRST_COMPLETED)
         for name, process in children:
             if process.returncode is not None:
                 console.print(
