@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 
-# The printed development default; refused outside development (see `_refuse_dev_secrets`).
+# The printed development default; refused outside development (see `_refuse_unsafe_combinations`).
 DEV_ADMIN_TOKEN = "o2o-dev-admin-token"
 
 
@@ -138,16 +138,19 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _refuse_dev_secrets(self) -> Settings:
+    def _refuse_unsafe_combinations(self) -> Settings:
+        problems = []
         if self.ENVIRONMENT is Environment.PRODUCTION:
             if self.ADMIN_TOKEN == DEV_ADMIN_TOKEN:
-                raise ValueError("ADMIN_TOKEN: set a secret of your own in production")
+                problems.append("ADMIN_TOKEN: set a secret of your own in production")
             if not self.DATABASE_URL:
-                raise ValueError("DATABASE_URL: production needs an external PostgreSQL")
+                problems.append("DATABASE_URL: production needs an external PostgreSQL")
         if self.SMS_PROVIDER is SmsProviderKind.TWILIO and not (
             self.SMS_ACCOUNT and self.SMS_TOKEN
         ):
-            raise ValueError("SMS_ACCOUNT and SMS_TOKEN: the twilio provider needs both")
+            problems.append("SMS_ACCOUNT and SMS_TOKEN: the twilio provider needs both")
+        if problems:
+            raise ValueError("\n".join(problems))  # every problem at once, one per line
         return self
 
     @property
@@ -165,8 +168,12 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]) or "settings"
-            lines.append(f"  {where.upper()}: {error['msg']}")
+            where = ".".join(str(part) for part in error["loc"])
+            if where:
+                lines.append(f"  {where.upper()}: {error['msg']}")
+            else:  # a check across variables: each line of its message names them
+                message = str(error["msg"]).removeprefix("Value error, ")
+                lines += [f"  {line}" for line in message.splitlines()]
         raise SettingsError("Invalid configuration:\n" + "\n".join(lines)) from None
 
 

@@ -19,7 +19,9 @@ from settings import settings
 from workflows.dispatch import ORDER_WORKFLOWS
 
 
-def build_worker(client: Client, *, task_queue: str | None = None) -> Worker:
+def build_worker(
+    client: Client, *, task_queue: str | None = None, max_cached_workflows: int = 1000
+) -> Worker:
     return Worker(
         client,
         task_queue=task_queue or settings.TEMPORAL_TASK_QUEUE,
@@ -27,6 +29,7 @@ def build_worker(client: Client, *, task_queue: str | None = None) -> Worker:
         activities=[*ORDER_ACTIVITIES, send_notice],
         activity_executor=ThreadPoolExecutor(max_workers=8),
         max_concurrent_activities=100,
+        max_cached_workflows=max_cached_workflows,
     )
 
 

@@ -47,7 +47,9 @@ def windows_from_patterns(
         day = first_day + timedelta(days=offset)
         for shift in by_weekday.get(day.weekday(), []):
             end_day = day if shift.end > shift.start else day + timedelta(days=1)
-            windows.append(Window(_local(day, shift.start, tz), _local(end_day, shift.end, tz)))
+            window = Window(_local(day, shift.start, tz), _local(end_day, shift.end, tz))
+            if window.ends_at > window.starts_at:  # a shift wholly inside a DST gap never happens
+                windows.append(window)
     return sorted(windows, key=lambda w: w.starts_at)
 
 

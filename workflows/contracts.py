@@ -141,6 +141,9 @@ class DispatchState:
 class OrderInput:
     order: OrderRequest
     state: DispatchState | None = None  # set only by continue-as-new
+    # Continue-as-new past this many events: well before a few thousand, so a long-unhandled
+    # order keeps a short history (tests lower it to see a continue-as-new quickly).
+    history_limit: int = 1500
 
 
 @dataclass(frozen=True)

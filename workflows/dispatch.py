@@ -50,8 +50,6 @@ NOTICE_TIMEOUT = timedelta(seconds=60)
 NOTICE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=60)
 )
-# Well before a few thousand events, so a long-unhandled order keeps a short history.
-HISTORY_LIMIT = 1500
 # With no duty slot ahead at all, look again this often (the roster signal wakes us sooner).
 ROSTER_RECHECK = timedelta(hours=6)
 
@@ -80,12 +78,14 @@ class OrderDispatch:
         self._db = asyncio.Lock()  # projection writes from handlers and loop stay in order
         self._notices: list[asyncio.Task[Any]] = []
         self._published: dict[str, Any] = {}
+        self._history_limit = 1500
 
     # ------------------------------------------------------------ the loop
 
     async def _dispatch(self, start: OrderInput) -> OrderView:
         self.order = start.order
         self.state = start.state or DispatchState()
+        self._history_limit = start.history_limit
         if self.state.routed is None:
             self.state.routed = await self._step(
                 acts.route_order, self.order, summary="route to a store"
@@ -521,14 +521,19 @@ class OrderDispatch:
     def _history_is_long(self) -> bool:
         info = workflow.info()
         return (
-            info.is_continue_as_new_suggested() or info.get_current_history_length() > HISTORY_LIMIT
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > self._history_limit
         )
 
     async def _continue_as_new(self) -> None:
         await self._drain_notices()
         await workflow.wait_condition(workflow.all_handlers_finished)
         assert self.order is not None
-        workflow.continue_as_new(OrderInput(order=self.order, state=replace(self.state)))
+        workflow.continue_as_new(
+            OrderInput(
+                order=self.order, state=replace(self.state), history_limit=self._history_limit
+            )
+        )
 
     def _order_id(self) -> str:
         assert self.order is not None
