@@ -38,8 +38,8 @@ async def get_health(db: DB, client: Temporal) -> JSONResponse:
     except Exception as exc:  # any failure is the answer here
         checks["database"] = f"unreachable: {exc.__class__.__name__}"
     try:
-        await client.service_client.check_health()
-        checks["temporal"] = "ok"
+        serving = await client.service_client.check_health()
+        checks["temporal"] = "ok" if serving else "not serving"
     except Exception as exc:
         checks["temporal"] = f"unreachable: {exc.__class__.__name__}"
     ok = all(v == "ok" for v in checks.values())

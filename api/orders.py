@@ -11,7 +11,8 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import DB, Caller, Temporal
+from api.access import MANAGERS, acting_staff, load_order, require
+from api.deps import DB, Caller, Principal, Temporal
 from api.schemas import (
     LiveState,
     OrderAccepted,
@@ -21,7 +22,7 @@ from api.schemas import (
     RedispatchIn,
     StaffActionIn,
 )
-from models import Assignment, Notification, Order, OrderEvent, OrderStatus, OrderType
+from models import Assignment, Notification, Order, OrderEvent, OrderStatus, OrderType, Role
 from starter import start_order, workflow_id
 from workflows.contracts import CustomerIn, ManagerAction, OrderRequest, OrderView, StaffAction
 from workflows.dispatch import OrderDispatch
@@ -36,6 +37,7 @@ async def submit_order(
     body: OrderIn, request: Request, client: Temporal, caller: Caller, response: Response
 ) -> OrderAccepted:
     """Start the order's workflow; the same order submitted again returns the same workflow."""
+    require(caller, Role.SERVICE, Role.HEAD_OFFICE)
     if body.type == OrderType.ASSIGNED_UNPROCESSED and body.assignee_id is None:
         raise HTTPException(422, "assignee_id is required for an assigned_unprocessed order")
     order = OrderRequest(
@@ -73,8 +75,14 @@ async def list_orders(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page:
-    """Orders, newest first; waiting orders of equal age by priority."""
+    """Orders in the caller's scope, newest first; waiting orders of equal age by priority."""
     query = select(Order)
+    if caller.role is Role.STAFF:
+        query = query.where(Order.assignee_id == caller.staff_id)
+    elif caller.role is Role.STORE_MANAGER:
+        query = query.where(Order.store_id == caller.store_id)
+    elif caller.role is Role.SUBSITE_ADMIN:
+        query = query.where(Order.subsite_id == caller.subsite_id)
     filters = {
         "store_id": store_id,
         "subsite_id": subsite_id,
@@ -142,11 +150,13 @@ async def _update(client: Temporal, order_id: str, update: Any, arg: Any) -> Liv
     except WorkflowUpdateFailedError as exc:
         raise _http_error(exc) from exc
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise HTTPException(404, f"no running workflow for order {order_id!r}") from exc
-        if exc.status == RPCStatusCode.FAILED_PRECONDITION or "completed" in exc.message:
-            raise HTTPException(409, f"order {order_id!r} has been processed already") from exc
-        raise
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        try:  # "not found" also answers an update to an order whose workflow has ended
+            await handle.describe()
+        except RPCError:
+            raise HTTPException(404, f"no workflow for order {order_id!r}") from exc
+        raise HTTPException(409, f"order {order_id!r} has been processed already") from exc
     return LiveState(**view.__dict__)
 
 
@@ -159,44 +169,56 @@ def _http_error(exc: WorkflowUpdateFailedError) -> HTTPException:
     return HTTPException(409, str(cause or exc))
 
 
-def _acting_staff(caller: Caller, body: StaffActionIn) -> int:
-    staff_id = body.staff_id or caller.staff_id
-    if staff_id is None:
-        raise HTTPException(422, "staff_id is required (the caller's token names no staff member)")
-    return staff_id
+async def _staff_action(
+    client: Temporal, caller: Principal, order_id: str, update: Any, body: StaffActionIn
+) -> LiveState:
+    action = StaffAction(staff_id=acting_staff(caller, body.staff_id), reason=body.reason)
+    return await _update(client, order_id, update, action)
+
+
+async def _manager_action(
+    db: DB, client: Temporal, caller: Principal, order_id: str, update: Any, action: ManagerAction
+) -> LiveState:
+    require(caller, *MANAGERS)
+    await load_order(db, caller, order_id)
+    return await _update(client, order_id, update, action)
 
 
 @router.post("/{order_id}/accept", response_model=LiveState)
 async def accept(order_id: str, body: StaffActionIn, client: Temporal, caller: Caller) -> LiveState:
-    action = StaffAction(staff_id=_acting_staff(caller, body), reason=body.reason)
-    return await _update(client, order_id, OrderDispatch.accept, action)
+    """The assignee takes the order (only the current assignee, only while offered)."""
+    return await _staff_action(client, caller, order_id, OrderDispatch.accept, body)
 
 
 @router.post("/{order_id}/complete", response_model=LiveState)
 async def complete(
     order_id: str, body: StaffActionIn, client: Temporal, caller: Caller
 ) -> LiveState:
-    action = StaffAction(staff_id=_acting_staff(caller, body), reason=body.reason)
-    return await _update(client, order_id, OrderDispatch.complete, action)
+    """The assignee who accepted marks the order processed (once)."""
+    return await _staff_action(client, caller, order_id, OrderDispatch.complete, body)
 
 
 @router.post("/{order_id}/decline", response_model=LiveState)
 async def decline(
     order_id: str, body: StaffActionIn, client: Temporal, caller: Caller
 ) -> LiveState:
-    action = StaffAction(staff_id=_acting_staff(caller, body), reason=body.reason)
-    return await _update(client, order_id, OrderDispatch.decline, action)
+    """The assignee gives the order back: it is reassigned at once, to someone else."""
+    return await _staff_action(client, caller, order_id, OrderDispatch.decline, body)
 
 
 @router.post("/{order_id}/reassign", response_model=LiveState)
-async def reassign(order_id: str, body: ReassignIn, client: Temporal, caller: Caller) -> LiveState:
+async def reassign(
+    order_id: str, body: ReassignIn, db: DB, client: Temporal, caller: Caller
+) -> LiveState:
+    """A manager gives the order to a named consultant of its store."""
     action = ManagerAction(actor=caller.name, staff_id=body.staff_id, reason=body.reason)
-    return await _update(client, order_id, OrderDispatch.reassign, action)
+    return await _manager_action(db, client, caller, order_id, OrderDispatch.reassign, action)
 
 
 @router.post("/{order_id}/redispatch", response_model=LiveState)
 async def redispatch(
-    order_id: str, body: RedispatchIn, client: Temporal, caller: Caller
+    order_id: str, body: RedispatchIn, db: DB, client: Temporal, caller: Caller
 ) -> LiveState:
+    """A manager asks for a new selection now; the current assignee is skipped."""
     action = ManagerAction(actor=caller.name, reason=body.reason)
-    return await _update(client, order_id, OrderDispatch.redispatch, action)
+    return await _manager_action(db, client, caller, order_id, OrderDispatch.redispatch, action)

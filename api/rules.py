@@ -8,8 +8,19 @@ from fastapi import APIRouter
 from pydantic import ConfigDict, Field, field_validator
 
 from activities.orders import get_or_create_rule
+from api.access import require
 from api.deps import DB, Caller
-from models import AllocationRuleFields, Channel, NoticeKind, OrderType
+from models import (
+    DEFAULT_CHANNELS,
+    AfterEscalation,
+    AllocationRuleFields,
+    Channel,
+    NoticeKind,
+    OrderType,
+    Role,
+    SelectionMethod,
+    WishFallback,
+)
 from models.base import utcnow
 
 router = APIRouter(prefix="/rules", tags=["rules"])
@@ -20,7 +31,14 @@ class RuleIn(AllocationRuleFields):
 
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
-    channels: dict[NoticeKind, list[Channel]] = Field(default_factory=dict)
+    selection_method: SelectionMethod = SelectionMethod.WEIGHTED_RANDOM
+    after_escalation: AfterEscalation = AfterEscalation.KEEP_REASSIGNING
+    wish_fallback: WishFallback = WishFallback.STORE
+    channels: dict[NoticeKind, list[Channel]] = Field(
+        default_factory=lambda: {
+            NoticeKind(k): [Channel(c) for c in v] for k, v in DEFAULT_CHANNELS.items()
+        }
+    )
 
     @field_validator("channels")
     @classmethod
@@ -38,11 +56,11 @@ async def get_rule(order_type: OrderType, db: DB, caller: Caller) -> dict[str, A
 
 @router.put("/{order_type}")
 async def put_rule(order_type: OrderType, body: RuleIn, db: DB, caller: Caller) -> dict[str, Any]:
+    require(caller, Role.HEAD_OFFICE)  # one rule per order type serves every sub-site
     rule = await get_or_create_rule(db, order_type.value)
-    for name, value in body.model_dump(exclude={"channels"}).items():
+    for name, value in body.model_dump(mode="json", exclude={"channels"}).items():
         setattr(rule, name, value)
-    if body.channels:
-        rule.channels = {k.value: [c.value for c in v] for k, v in body.channels.items()}
+    rule.channels = {k.value: [c.value for c in v] for k, v in body.channels.items()}
     rule.updated_at = utcnow()
     db.add(rule)
     await db.commit()
