@@ -5,7 +5,7 @@ UV := .tools/bin/uv
 VENV := .venv
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint check install clean-state
+.PHONY: run test lint check install clean-state record-histories
 
 run: install  ## install, then run the embedded stack in the foreground
 	$(VENV)/bin/o2o dev
@@ -30,6 +30,9 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+record-histories: install  ## record the replay tests' histories again (after a guarded change)
+	RECORD_HISTORIES=1 $(VENV)/bin/python -m pytest -q tests/test_durability.py
 
 clean-state:  ## forget the embedded stack's data (PostgreSQL, Temporal, mail, SMS)
 	rm -rf .state
