@@ -4,6 +4,6 @@ The only I/O here is reading the database; what to do with a location is decided
 `dispatch.routing`, which stays pure.
 """
 
-from geo.locate import Location, LocationKind, Locator, client_ip, parse_ip
+from geo.locate import Location, LocationKind, Locator, client_ip, parse_ip, shared_locator
 
-__all__ = ["Location", "LocationKind", "Locator", "client_ip", "parse_ip"]
+__all__ = ["Location", "LocationKind", "Locator", "client_ip", "parse_ip", "shared_locator"]

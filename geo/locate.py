@@ -224,3 +224,20 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: Sequence[str
         if not _trusted(addr, networks):
             return str(addr)
     return str(addr)
+
+
+@functools.cache
+def _open_shared(path: str, home_country: str) -> Locator:
+    return Locator(path, home_country=home_country)
+
+
+def shared_locator() -> Locator:
+    """The process's one `Locator` for the configured database (opened on first use).
+
+    Keyed on the database path and home country, so a changed setting (tests) opens the
+    new database once; a failed open is not cached and raises again on the next call
+    (OSError for a missing file, ValueError or InvalidDatabaseError for a wrong one).
+    """
+    from settings import settings
+
+    return _open_shared(settings.GEOIP_DATABASE, settings.DEFAULT_COUNTRY.strip().upper())

@@ -7,6 +7,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.worker import Replayer
 
@@ -44,10 +45,15 @@ async def test_worker_restarted_mid_order_continues_from_history(dispatch: Dispa
         )
         first = await wait_for_round(order.order_id, 1)
 
-        async def notices_out() -> None:  # nothing left in flight but the order's timer
+        async def only_the_timer_pending() -> None:
             assert [n.status for n in await notices(order.order_id)] == ["sent", "sent"]
+            last = (await handle.fetch_history()).events[-1]
+            # A completed workflow task (or the timer it started) closes the history: no
+            # task is left for a worker, so time can be skipped while none is running.
+            assert last.event_type in (EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+                                       EventType.EVENT_TYPE_TIMER_STARTED), last.event_type
 
-        await eventually(notices_out)
+        await eventually(only_the_timer_pending)
     # The worker is gone; the order's timer keeps running on the server.
     await dispatch.env.sleep(301)
     async with build_worker(dispatch.client, task_queue=queue):

@@ -33,6 +33,8 @@ class OrderRequest:
     host: str | None = None
     preferred_staff_id: int | None = None
     assignee_id: int | None = None  # assigned-unprocessed: who holds it in the old system
+    wished_store_id: int | None = None  # a store the customer chose
+    prefer_last_consultant: bool = False  # "whoever served me last" (if no preferred_staff_id)
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,21 @@ class RoutedOrder:
     store_name: str = ""
     customer_name: str = ""
     category: str = ""
+    # The consultant the customer asked for (named, or the one who served them last), set
+    # only when they are an active consultant of the chosen store; whether they are on duty
+    # is for the workflow to ask (`consultant_available`) at its own time.
     preferred_staff_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ConsultantStatus:
+    """Whether a customer's preferred consultant can take an order at a given instant."""
+
+    staff_id: int
+    available: bool
+    reason: str = ""  # why not, for the audit trail ("" when available)
+    store_id: int | None = None
+    next_duty_start: datetime | None = None  # when they are next on duty (None: not rostered)
 
 
 @dataclass(frozen=True)
@@ -63,6 +79,8 @@ class Rule:
     capacity_per_staff: int | None = None
     after_escalation: str = "keep_reassigning"
     channels: dict[str, list[str]] = field(default_factory=dict)
+    wish_fallback: str = "store"  # models.WishFallback: wait_for_shift | store
+    wish_wait_seconds: int = 3600
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,8 @@ class OrderDispatch:
             await workflow.wait_condition(lambda: self._requested is not None)
         store_id = self._store_id()
         forced, self._requested = self._requested, None
+        # From here on a roster change must wake a wait for a shift (no lost wake-ups).
+        self._roster_changed = False
         next_round = self.state.round + 1
         async with self._db:  # after any projection write a handler has under way
             result = await self._step(
@@ -255,7 +257,6 @@ class OrderDispatch:
                 occasion=f"w{self.state.round}",
                 next_shift=next_start.isoformat() if next_start else None,
             )
-        self._roster_changed = False
         until = next_start if next_start else now + ROSTER_RECHECK
         await self._until(
             lambda: self._roster_changed or self._requested is not None,
