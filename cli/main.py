@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from cli.replay import redrive_command, replay_command
+
 app = typer.Typer(
     help="o2o-dispatch: durable dispatch of online orders to offline stores.",
     no_args_is_help=True,
@@ -17,6 +19,8 @@ app = typer.Typer(
 order_app = typer.Typer(help="Start and inspect orders.", no_args_is_help=True)
 app.add_typer(order_app, name="order")
 console = Console()
+app.command("replay")(replay_command)
+app.command("redrive")(redrive_command)
 
 
 @app.command()
@@ -97,6 +101,8 @@ def order_start(
         client_ip=body.client_ip,
         preferred_staff_id=body.preferred_staff_id,
         assignee_id=body.assignee_id,
+        wished_store_id=body.wished_store_id,
+        prefer_last_consultant=body.prefer_last_consultant,
     )
     handle = asyncio.run(start_order(order))
     console.print(f"workflow [bold]{handle.id}[/bold] (run {handle.result_run_id})")

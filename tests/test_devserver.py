@@ -1,0 +1,73 @@
+"""On the Temporal dev server (real clock, real visibility): what operators and engineers see."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from cli.replay import replay
+from devstack.binaries import wheel_binary
+from models import Order
+from models.db import session
+from settings import settings
+from starter import start_order
+from tests.conftest import Sinks, eventually
+from tests.factories import make_store_world
+from tests.test_order_workflow import new_order, set_rule, wait_for_round
+from worker import build_worker
+from workflows import search_attributes as sa
+
+pytestmark = pytest.mark.devserver
+
+
+@pytest.fixture
+async def dev_server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=wheel_binary("temporal"), search_attributes=sa.ALL
+    )
+    monkeypatch.setattr(settings, "TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
+    yield env
+    await env.shutdown()
+
+
+async def test_operator_finds_escalated_orders_of_a_store(
+    dev_server: WorkflowEnvironment, clean_db: str, sinks: Sinks
+) -> None:
+    await set_rule(accept_timeout_seconds=1, reminder_before_seconds=0, max_rounds=1)
+    world = await make_store_world(consultants=2)
+    other = await make_store_world(consultants=1)
+    queue = f"dev-{uuid.uuid4().hex[:8]}"
+    async with build_worker(dev_server.client, task_queue=queue):
+        order = new_order(world)
+        calm = new_order(other)
+        await start_order(order, client=dev_server.client, task_queue=queue)
+        await start_order(calm, client=dev_server.client, task_queue=queue)
+        await wait_for_round(order.order_id, 2)  # one real-clock timeout later
+
+        query = f'OrderStatus="escalated" AND StoreId="{world.store.id}"'
+
+        async def listed() -> list[str]:
+            found = [w.id async for w in dev_server.client.list_workflows(query)]
+            assert found == [f"order-{order.order_id}"]
+            return found
+
+        await eventually(listed, within=20)
+        description = await dev_server.client.get_workflow_handle(
+            f"order-{order.order_id}"
+        ).describe()
+        attributes = description.typed_search_attributes
+        assert attributes.get(sa.ORDER_ID) == order.order_id
+        assert attributes.get(sa.SUB_SITE) == world.subsite.code
+        assert (attributes.get(sa.REASSIGN_COUNT) or 0) >= 1
+        assert await description.static_summary() == (
+            f"Order {order.order_id} · new · store {world.store.id}"
+        )
+        async with session() as db:
+            row = await db.get(Order, order.order_id)
+            assert row is not None and row.escalated
+
+        # Engineers replay what a visibility query finds against the current code.
+        assert await replay(None, f'OrderType="new" AND StoreId="{world.store.id}"', 10) == 0
