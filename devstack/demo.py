@@ -123,6 +123,7 @@ async def load_demo_data() -> bool:
             )
             db.add(subsite)
             await db.flush()
+            assert subsite.id is not None
             for store_seed in site.stores:
                 store = Store(
                     subsite_id=subsite.id,
@@ -135,6 +136,7 @@ async def load_demo_data() -> bool:
                 )
                 db.add(store)
                 await db.flush()
+                assert store.id is not None
                 for i, shift in enumerate((None, *CONSULTANT_SHIFTS)):
                     person += 1
                     name = SURNAMES[person % 10] + GIVEN[(person * 3) % 10]
@@ -174,6 +176,7 @@ async def load_demo_data() -> bool:
             await db.flush()
             assert customer.id is not None
             served_by = consultants[(n * 5) % len(consultants)]
+            assert served_by.id is not None
             db.add(
                 CommunicationRecord(
                     customer_id=customer.id,

@@ -125,11 +125,11 @@ def _start_postgres(state: Path) -> tuple[str, object | None]:
 def _stop_postgres(server: object | None) -> None:
     if server is None:
         return
-    from pgserver._commands import pg_ctl
+    from pgserver import _commands  # pg_ctl is generated there at import time
 
     data = server.pgdata  # type: ignore[attr-defined]
     with contextlib.suppress(Exception):
-        pg_ctl(["-w", "stop"], pgdata=data, user=server.system_user)  # type: ignore[attr-defined]
+        _commands.pg_ctl(["-w", "stop"], pgdata=data, user=server.system_user)  # type: ignore[attr-defined]
     console.print("[dim]stopped PostgreSQL[/dim]")
 
 
