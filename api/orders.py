@@ -51,6 +51,8 @@ async def submit_order(
         host=request.headers.get("host"),
         preferred_staff_id=body.preferred_staff_id,
         assignee_id=body.assignee_id,
+        wished_store_id=body.wished_store_id,
+        prefer_last_consultant=body.prefer_last_consultant,
     )
     handle = await start_order(order, client=client)
     response.headers["Location"] = f"/api/v1/orders/{body.order_id}"

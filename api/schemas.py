@@ -42,8 +42,17 @@ class OrderIn(BaseModel):
     priority: int = Field(default=0, ge=-100, le=100)
     store_id: int | None = Field(default=None, ge=1)
     client_ip: str | None = Field(default=None, max_length=45)
-    preferred_staff_id: int | None = Field(default=None, ge=1)
+    preferred_staff_id: int | None = Field(
+        default=None, ge=1, description="a consultant who served the customer before"
+    )
     assignee_id: int | None = Field(default=None, ge=1)
+    wished_store_id: int | None = Field(
+        default=None, ge=1, description="a store the customer chose"
+    )
+    prefer_last_consultant: bool = Field(
+        default=False,
+        description="give it to whoever served the customer last (unless preferred_staff_id)",
+    )
 
     @field_validator("client_ip")
     @classmethod
