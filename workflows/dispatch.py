@@ -304,6 +304,8 @@ class OrderDispatch:
         a = self._current_for(action.staff_id)
         if a.status != "offered":
             raise _rejected("the order is already accepted", "Conflict")
+        if self.rule is None:  # a fresh run (after continue-as-new) reads its rule first
+            raise _rejected("the order is resuming; try again in a moment", "Conflict")
 
     @workflow.update
     async def complete(self, action: StaffAction) -> OrderView:
