@@ -316,3 +316,62 @@ async def test_escalation_after_max_rounds_tells_manager(dispatch: Dispatch) -> 
     async with session() as db:
         row = await db.get(Order, order.order_id)
         assert row is not None and row.escalated and row.status == "escalated"
+
+
+async def test_escalated_order_waits_for_the_manager_when_the_rule_says_so(
+    dispatch: Dispatch,
+) -> None:
+    await set_rule(
+        accept_timeout_seconds=60,
+        reminder_before_seconds=0,
+        max_rounds=1,
+        after_escalation="wait_for_manager",
+    )
+    world = await make_store_world(consultants=2)
+    order = new_order(world)
+    handle = await start(dispatch, order)
+    await wait_for_round(order.order_id, 1)
+    await dispatch.env.sleep(61)
+
+    async def escalated_and_idle() -> None:
+        view = await handle.query(NewOrderWorkflow.live_state)
+        assert (view.status, view.assignee_id) == ("escalated", None)
+
+    await eventually(escalated_and_idle)
+    await dispatch.env.sleep(3600)  # nobody re-dispatches: no new round, however long
+    assert len(await assignments(order.order_id)) == 1
+
+    view = await handle.execute_update(
+        NewOrderWorkflow.redispatch, ManagerAction(actor="manager", reason="call them")
+    )
+    assert (view.round, view.status) == (2, "escalated")
+    assert view.assignee_id is not None
+
+
+async def test_capacity_cap_spreads_orders_and_makes_the_next_one_wait(
+    dispatch: Dispatch,
+) -> None:
+    await set_rule(capacity_per_staff=1, reminder_before_seconds=0)
+    world = await make_store_world(consultants=2)
+    orders = [new_order(world) for _ in range(3)]
+    for order in orders[:2]:
+        await start(dispatch, order)
+        await wait_for_round(order.order_id, 1)
+    third = await start(dispatch, orders[2])
+
+    holders = {(await assignments(o.order_id))[0].staff_id for o in orders[:2]}
+    assert holders == {c.id for c in world.consultants}
+
+    async def waiting() -> None:
+        assert (await third.query(NewOrderWorkflow.live_state)).status == "waiting"
+
+    await eventually(waiting)
+    async with session() as db:
+        events = (
+            await db.exec(
+                select(OrderEvent).where(
+                    OrderEvent.order_id == orders[2].order_id, OrderEvent.kind == "nobody_available"
+                )
+            )
+        ).all()
+    assert events and all("at capacity" in why for why in events[0].detail["excluded"].values())
