@@ -32,7 +32,8 @@ $(UV):
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 record-histories: install  ## record the replay tests' histories again (after a guarded change)
-	RECORD_HISTORIES=1 $(VENV)/bin/python -m pytest -q tests/test_durability.py
+	RECORD_HISTORIES=1 $(VENV)/bin/python -m pytest -q tests/test_durability.py \
+		tests/test_preferred_consultant.py
 
 clean-state:  ## forget the embedded stack's data (PostgreSQL, Temporal, mail, SMS)
 	rm -rf .state

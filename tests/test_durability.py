@@ -50,8 +50,10 @@ async def test_worker_restarted_mid_order_continues_from_history(dispatch: Dispa
             last = (await handle.fetch_history()).events[-1]
             # A completed workflow task (or the timer it started) closes the history: no
             # task is left for a worker, so time can be skipped while none is running.
-            assert last.event_type in (EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
-                                       EventType.EVENT_TYPE_TIMER_STARTED), last.event_type
+            assert last.event_type in (
+                EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+                EventType.EVENT_TYPE_TIMER_STARTED,
+            ), last.event_type
 
         await eventually(only_the_timer_pending)
     # The worker is gone; the order's timer keeps running on the server.
@@ -98,7 +100,7 @@ async def test_long_unhandled_order_continues_as_new_with_its_state(dispatch: Di
     assert (await latest.result()).status == "completed"
 
 
-async def _record(handle: WorkflowHandle[object, OrderView], name: str) -> None:
+async def record_history(handle: WorkflowHandle[object, OrderView], name: str) -> None:
     """Keep this run's history beside the tests when RECORD_HISTORIES=1 (see test_replay)."""
     if os.environ.get("RECORD_HISTORIES") != "1":
         return
@@ -131,7 +133,7 @@ async def test_new_order_history_replays(dispatch: Dispatch) -> None:
     await handle.execute_update(NewOrderWorkflow.complete, StaffAction(staff_id=second.staff_id))
     await handle.result()
     await _replay(handle)
-    await _record(handle, "new_order")
+    await record_history(handle, "new_order")
 
 
 async def test_unassigned_order_waits_then_is_declined_and_reassigned(dispatch: Dispatch) -> None:
@@ -175,7 +177,7 @@ async def test_unassigned_order_waits_then_is_declined_and_reassigned(dispatch: 
     )
     await handle.result()
     await _replay(handle)
-    await _record(handle, "unassigned_order")
+    await record_history(handle, "unassigned_order")
 
 
 async def test_roster_change_wakes_a_waiting_order(dispatch: Dispatch) -> None:
@@ -239,4 +241,4 @@ async def test_assigned_unprocessed_order_reminds_then_reassigns(dispatch: Dispa
     )
     await handle.result()
     await _replay(handle)
-    await _record(handle, "assigned_unprocessed_order")
+    await record_history(handle, "assigned_unprocessed_order")

@@ -23,6 +23,8 @@ RECORDED = {
     "new_order": "NewOrderWorkflow",
     "unassigned_order": "UnassignedOrderWorkflow",
     "assigned_unprocessed_order": "AssignedUnprocessedOrderWorkflow",
+    # Recorded after the "preferred-consultant" patch: its marker and the wish's wait.
+    "new_order_preferred_consultant": "NewOrderWorkflow",
 }
 
 

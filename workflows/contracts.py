@@ -81,6 +81,7 @@ class Rule:
     channels: dict[str, list[str]] = field(default_factory=dict)
     wish_fallback: str = "store"  # models.WishFallback: wait_for_shift | store
     wish_wait_seconds: int = 3600
+    weight_cap: int | None = None  # dispatch.weights: nobody's weight exceeds it
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ class DispatchState:
     completed: bool = False
     waits: int = 0
     imported_adopted: bool = False
+    wish_done: bool = False  # the customer's preferred consultant has been tried
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.contracts import (
         AssignRequest,
+        AssignResult,
         CurrentAssignment,
         DispatchState,
         ManagerAction,
@@ -118,26 +119,17 @@ class OrderDispatch:
             and self._requested is None
         ):
             await workflow.wait_condition(lambda: self._requested is not None)
-        store_id = self._store_id()
         forced, self._requested = self._requested, None
         # From here on a roster change must wake a wait for a shift (no lost wake-ups).
         self._roster_changed = False
+        if forced is None and self._wish_pending() and workflow.patched("preferred-consultant"):
+            forced = await self._customer_wish(rule)
+            if forced is None:  # a manager may have spoken while we waited for the wish
+                forced, self._requested = self._requested, None
         next_round = self.state.round + 1
-        async with self._db:  # after any projection write a handler has under way
-            result = await self._step(
-                acts.assign_order,
-                AssignRequest(
-                    order_id=self._order_id(),
-                    store_id=store_id,
-                    round=next_round,
-                    at=workflow.now(),
-                    rule=rule,
-                    previous=list(self.state.previous),
-                    forced_staff_id=forced.staff_id if forced else None,
-                    forced_reason=f"by {forced.actor}: {forced.reason}" if forced else "",
-                ),
-                summary=f"select staff, round {next_round}",
-            )
+        result = await self._select(next_round, rule, forced)
+        if result.staff_id is None and forced is not None and forced.actor == "customer":
+            result = await self._select(next_round, rule, None)  # they left meanwhile
         if result.staff_id is None or result.accept_deadline is None:
             self._settled = forced
             await self._wait_for_shift()
@@ -158,6 +150,75 @@ class OrderDispatch:
             "assigned", [result.staff_id], rule, deadline=result.accept_deadline.isoformat()
         )
         return True
+
+    async def _select(self, round_: int, rule: Rule, forced: ManagerAction | None) -> AssignResult:
+        """Choose and record this round's assignee (the named one, if any)."""
+        async with self._db:  # after any projection write a handler has under way
+            return await self._step(
+                acts.assign_order,
+                AssignRequest(
+                    order_id=self._order_id(),
+                    store_id=self._store_id(),
+                    round=round_,
+                    at=workflow.now(),
+                    rule=rule,
+                    previous=list(self.state.previous),
+                    forced_staff_id=forced.staff_id if forced else None,
+                    forced_reason=f"by {forced.actor}: {forced.reason}" if forced else "",
+                ),
+                summary=f"select staff, round {round_}",
+            )
+
+    def _wish_pending(self) -> bool:
+        routed = self.state.routed
+        return bool(
+            routed
+            and routed.preferred_staff_id
+            and not self.state.wish_done
+            and self.state.round == 0
+        )
+
+    async def _customer_wish(self, rule: Rule) -> ManagerAction | None:
+        """The customer asked for a consultant: them if free now, else wait or fall back."""
+        self.state.wish_done = True
+        assert self.state.routed is not None and self.state.routed.preferred_staff_id
+        wanted = self.state.routed.preferred_staff_id
+        summary = f"is preferred consultant {wanted} free"
+        status = await self._step(
+            acts.consultant_available, wanted, workflow.now(), summary=summary
+        )
+        starts = status.next_duty_start
+        if (
+            not status.available
+            and rule.wish_fallback == "wait_for_shift"
+            and starts
+            and starts - workflow.now() <= timedelta(seconds=rule.wish_wait_seconds)
+        ):
+            await self._record(
+                "waiting",
+                occasion="wish",
+                staff_id=wanted,
+                note=f"{status.reason}; their shift starts {starts.isoformat()}",
+            )
+            self._waiting = True
+            await self._until(
+                lambda: self._requested is not None or self._roster_changed,
+                starts,
+                f"shift of preferred consultant {wanted}",
+            )
+            if self._requested is not None:
+                return None
+            status = await self._step(
+                acts.consultant_available, wanted, workflow.now(), summary=summary
+            )
+        if status.available:
+            return ManagerAction(
+                actor="customer", staff_id=wanted, reason="the customer's preferred consultant"
+            )
+        await self._record(
+            "wish_fallback", staff_id=wanted, note=f"{status.reason}: given to the store instead"
+        )
+        return None
 
     async def _wait_for_assignee(self, rule: Rule) -> None:
         """Remind, then wait for accept and for processing; a missed deadline is a timeout."""
