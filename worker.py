@@ -1,4 +1,6 @@
-"""The worker: runs the order workflows and their activities from settings.
+"""The worker: runs the order and roster workflows and their activities from settings.
+
+At start it makes sure the `roster-maintenance` Schedule exists (created once, idempotently).
 
 Tuned for a small machine (see README "Performance and reliability"); more workers on more
 machines share the task queue — Temporal is the only scheduler.
@@ -8,15 +10,35 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import timedelta
 
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleHandle,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
 from temporalio.worker import Worker
 
 from activities.notices import send_notice
 from activities.orders import ORDER_ACTIVITIES
+from activities.roster import ROSTER_ACTIVITIES, ROSTER_DAYS
 from models.db import migrate
 from settings import settings
 from workflows.dispatch import ORDER_WORKFLOWS
+from workflows.roster import ROSTER_WORKFLOWS, RosterMaintenanceInput, RosterMaintenanceWorkflow
+
+ROSTER_SCHEDULE_ID = "roster-maintenance"
+ROSTER_EVERY = timedelta(hours=6)
 
 
 def build_worker(
@@ -25,12 +47,52 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.TEMPORAL_TASK_QUEUE,
-        workflows=ORDER_WORKFLOWS,
-        activities=[*ORDER_ACTIVITIES, send_notice],
+        workflows=[*ORDER_WORKFLOWS, *ROSTER_WORKFLOWS],
+        activities=[*ORDER_ACTIVITIES, send_notice, *ROSTER_ACTIVITIES],
         activity_executor=ThreadPoolExecutor(max_workers=8),
         max_concurrent_activities=100,
         max_cached_workflows=max_cached_workflows,
     )
+
+
+def roster_schedule(task_queue: str) -> Schedule:
+    """Every 6 hours: roll the roster 14 days ahead, release absent people's orders, wake the
+    orders waiting for a shift. A run still going when the next is due makes that one skip."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            RosterMaintenanceWorkflow.run,
+            RosterMaintenanceInput(days=ROSTER_DAYS),
+            id=ROSTER_SCHEDULE_ID,  # the server appends the scheduled time
+            task_queue=task_queue,
+            execution_timeout=timedelta(hours=1),
+            static_summary=f"Roster maintenance: roll {ROSTER_DAYS} days ahead, wake waiters",
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=ROSTER_EVERY)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=ROSTER_EVERY),
+        state=ScheduleState(note="created by the worker at start (worker.ensure_roster_schedule)"),
+    )
+
+
+async def ensure_roster_schedule(client: Client, *, task_queue: str | None = None) -> bool:
+    """Create the `roster-maintenance` schedule if it is missing; True if created now.
+
+    Idempotent: every worker start calls it. When the schedule exists, its action, spec and
+    policy are brought in step with this code; its state (paused by an operator, say) is kept.
+    """
+    schedule = roster_schedule(task_queue or settings.TEMPORAL_TASK_QUEUE)
+    try:
+        # The first run comes at once, so a fresh installation has its roster straight away.
+        await client.create_schedule(ROSTER_SCHEDULE_ID, schedule, trigger_immediately=True)
+        return True
+    except ScheduleAlreadyRunningError:
+        pass
+    handle: ScheduleHandle = client.get_schedule_handle(ROSTER_SCHEDULE_ID)
+
+    def keep_state(current: ScheduleUpdateInput) -> ScheduleUpdate:
+        return ScheduleUpdate(replace(schedule, state=current.description.schedule.state))
+
+    await handle.update(keep_state)
+    return False
 
 
 async def main(client: Client | None = None, stop: asyncio.Event | None = None) -> None:
@@ -38,6 +100,8 @@ async def main(client: Client | None = None, stop: asyncio.Event | None = None) 
 
     migrate()
     client = client or await connect()
+    created = await ensure_roster_schedule(client)
+    print(f"schedule {ROSTER_SCHEDULE_ID!r} " + ("created" if created else "already there"))
     async with build_worker(client):
         print(f"worker polling {settings.TEMPORAL_TASK_QUEUE!r} on {settings.TEMPORAL_ADDRESS}")
         await (stop or asyncio.Event()).wait()

@@ -377,6 +377,7 @@ def rule_snapshot(rule: AllocationRule) -> Rule:
         channels=dict(rule.channels),
         wish_fallback=rule.wish_fallback,
         wish_wait_seconds=rule.wish_wait_seconds,
+        weight_cap=rule.weight_cap,
     )
 
 
@@ -485,6 +486,7 @@ async def assign_order(request: AssignRequest) -> AssignResult:
                 previous=frozenset(request.previous),
                 skip_previous=rule.skip_previous_assignees,
                 rule_capacity=rule.capacity_per_staff,
+                weight_cap=rule.weight_cap,
             )
         reason = decision.as_reason() | {"round": request.round}
         if request.forced_reason:

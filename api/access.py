@@ -7,6 +7,11 @@
 | subsite_admin | their sub-site: its stores, staff, orders, rosters and admins        |
 | head_office   | everything (the bootstrap ADMIN_TOKEN is head office)               |
 | service       | the web backend: submits orders and reads them                      |
+
+Staff records, points and the roster: staff read their own (record, points, pattern, leave)
+and who is on duty in their store; managers and admins manage those of their scope; only
+head office rolls the whole roster by hand. Tokens are issued, listed and revoked by admins:
+head office any role, a sub-site admin staff, manager and admin tokens of their sub-site.
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ from api.deps import Principal
 from models import Assignment, Order, Role, Staff, Store
 
 MANAGERS = (Role.STORE_MANAGER, Role.SUBSITE_ADMIN, Role.HEAD_OFFICE)
+STAFF_READERS = (Role.STAFF, *MANAGERS)  # the service token has no business with staff
+ADMINS = (Role.SUBSITE_ADMIN, Role.HEAD_OFFICE)
+# The token roles a sub-site admin may issue (for people of their own sub-site).
+SUBSITE_ISSUABLE = (Role.STAFF, Role.STORE_MANAGER, Role.SUBSITE_ADMIN)
 
 
 def forbidden(message: str) -> HTTPException:
@@ -98,3 +107,32 @@ def acting_staff(caller: Principal, requested: int | None) -> int:
     if requested is None:
         raise HTTPException(422, "staff_id is required when head office acts for a staff member")
     return requested
+
+
+async def read_staff(db: AsyncSession, caller: Principal, staff_id: int) -> Staff:
+    """A staff member the caller may see: their own, or one of a store in their scope."""
+    require(caller, *STAFF_READERS)
+    return await check_staff(db, caller, staff_id)
+
+
+async def manage_staff(db: AsyncSession, caller: Principal, staff_id: int) -> Staff:
+    """A staff member the caller may change: a manager's or admin's, of a store in scope."""
+    require(caller, *MANAGERS)
+    return await check_staff(db, caller, staff_id)
+
+
+async def manage_store(db: AsyncSession, caller: Principal, store_id: int) -> Store:
+    require(caller, *MANAGERS)
+    return await check_store(db, caller, store_id)
+
+
+def may_issue(caller: Principal, role: Role, *, subsite_id: int | None) -> None:
+    """Head office issues any token; a sub-site admin only staff, manager and admin tokens
+    for people of their own sub-site (`subsite_id`: the sub-site of the token's person)."""
+    require(caller, *ADMINS)
+    if caller.role is Role.HEAD_OFFICE:
+        return
+    if role not in SUBSITE_ISSUABLE:
+        raise forbidden(f"a sub-site admin cannot issue {role.value} tokens")
+    if subsite_id is None or subsite_id != caller.subsite_id:
+        raise forbidden("a sub-site admin issues tokens only for people of their own sub-site")

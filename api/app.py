@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from api import directory, orders, rules
+from api import customers, directory, geo, orders, rules, staff, subsites, tokens
 from api.deps import DB, Temporal
 from models.db import migrate
 from settings import settings
@@ -58,7 +58,12 @@ def create_app() -> FastAPI:
     v1 = APIRouter(prefix="/api/v1")
     for router in (health, orders.router, rules.router, directory.router):
         v1.include_router(router)
+    for router in (customers.router, subsites.router, geo.router):
+        v1.include_router(router)
+    for router in (staff.router, tokens.router):
+        v1.include_router(router)
     app.include_router(v1)
+    app.include_router(geo.site_router)  # last: every other GET is the web entry (redirect)
     return app
 
 
@@ -68,4 +73,12 @@ app = create_app()
 def serve() -> None:
     import uvicorn
 
-    uvicorn.run(app, host=settings.API_HOST, port=settings.API_PORT, log_level="info")
+    # proxy_headers=False: X-Forwarded-For is read by api/geo.py against TRUSTED_PROXIES
+    # only; uvicorn's own rewrite (trusting 127.0.0.1 by default) would bypass that setting.
+    uvicorn.run(
+        app,
+        host=settings.API_HOST,
+        port=settings.API_PORT,
+        log_level="info",
+        proxy_headers=False,
+    )

@@ -1,4 +1,5 @@
-"""Read-only lists clients need: sub-sites, stores, staff, and the notice delivery log."""
+"""Read-only lists clients need: stores, the notice log (sub-sites: api/subsites.py; staff:
+api/staff.py)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from sqlmodel import col, select
 
+from api.access import STAFF_READERS, require
 from api.deps import DB, Caller
-from models import Notification, Staff, Store, SubSite
+from models import Notification, Role, Staff, Store
 
 router = APIRouter(tags=["directory"])
 
 Limit = Annotated[int, Query(ge=1, le=500)]
-
-
-@router.get("/subsites")
-async def list_subsites(db: DB, caller: Caller) -> list[dict[str, Any]]:
-    rows = (await db.exec(select(SubSite).order_by(col(SubSite.code)))).all()
-    return [r.model_dump(mode="json") for r in rows]
 
 
 @router.get("/stores")
@@ -31,27 +27,6 @@ async def list_stores(
     return [r.model_dump(mode="json") for r in (await db.exec(query)).all()]
 
 
-@router.get("/staff")
-async def list_staff(
-    db: DB,
-    caller: Caller,
-    store_id: int | None = None,
-    subsite_id: int | None = None,
-    active: bool | None = None,
-    limit: Limit = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> list[dict[str, Any]]:
-    query = select(Staff).order_by(col(Staff.id))
-    if store_id is not None:
-        query = query.where(Staff.store_id == store_id)
-    if subsite_id is not None:
-        query = query.join(Store).where(Store.subsite_id == subsite_id)
-    if active is not None:
-        query = query.where(Staff.active == active)
-    rows = (await db.exec(query.limit(limit).offset(offset))).all()
-    return [r.model_dump(mode="json") for r in rows]
-
-
 @router.get("/notifications")
 async def list_notifications(
     db: DB,
@@ -61,8 +36,20 @@ async def list_notifications(
     limit: Limit = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict[str, Any]]:
-    """The delivery log: every notice with its status, newest first."""
+    """The delivery log: every notice with its status, newest first (in the caller's scope:
+    a staff member's own notices, a manager's store's, an admin's sub-site's)."""
+    require(caller, *STAFF_READERS)
     query = select(Notification).order_by(col(Notification.id).desc())
+    if caller.role is Role.STAFF:
+        query = query.where(Notification.staff_id == caller.staff_id)
+    elif caller.role in (Role.STORE_MANAGER, Role.SUBSITE_ADMIN):
+        query = query.join(Staff, col(Staff.id) == Notification.staff_id).join(
+            Store, col(Store.id) == Staff.store_id
+        )
+        if caller.role is Role.STORE_MANAGER:
+            query = query.where(Staff.store_id == caller.store_id)
+        else:
+            query = query.where(Store.subsite_id == caller.subsite_id)
     if staff_id is not None:
         query = query.where(Notification.staff_id == staff_id)
     if order_id is not None:

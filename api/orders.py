@@ -112,11 +112,7 @@ async def list_orders(
 @router.get("/{order_id}")
 async def get_order(order_id: str, db: DB, caller: Caller) -> dict[str, Any]:
     """One order's full story: store and why, every round with its reason and outcome, notices."""
-    order = await db.get(Order, order_id)
-    if order is None:
-        raise HTTPException(
-            404, f"no order {order_id!r} (a just-submitted order appears once routed)"
-        )
+    order = await load_order(db, caller, order_id)  # 404, or 403 outside the caller's scope
     rounds = (
         await db.exec(
             select(Assignment)

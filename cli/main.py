@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from cli.people import roster_app, staff_app, token_app
 from cli.replay import redrive_command, replay_command
 
 app = typer.Typer(
@@ -18,6 +19,9 @@ app = typer.Typer(
 )
 order_app = typer.Typer(help="Start and inspect orders.", no_args_is_help=True)
 app.add_typer(order_app, name="order")
+app.add_typer(token_app, name="token")
+app.add_typer(staff_app, name="staff")
+app.add_typer(roster_app, name="roster")
 console = Console()
 app.command("replay")(replay_command)
 app.command("redrive")(redrive_command)
@@ -58,13 +62,20 @@ def migrate() -> None:
 
 @app.command("demo-data")
 def demo_data() -> None:
-    """Load the demo sub-sites, stores, staff, rosters and customers (once)."""
-    from devstack.demo import load_demo_data
+    """Load the demo sub-sites, stores, staff, rosters and customers (once), and in
+    development the fixed demo tokens (see devstack/demo.py)."""
+    from devstack.demo import ensure_demo_tokens, load_demo_data
     from models.db import migrate as apply
 
     apply()
-    loaded = asyncio.run(load_demo_data())
+
+    async def load() -> tuple[bool, list[Any]]:
+        return await load_demo_data(), await ensure_demo_tokens()
+
+    loaded, tokens = asyncio.run(load())
     console.print("demo data loaded" if loaded else "demo data already present: kept as it is")
+    for demo, row in tokens:
+        console.print(f"demo {demo.role.value} token: {demo.token} ({row.name})")
 
 
 @order_app.command("start")

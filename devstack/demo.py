@@ -1,6 +1,17 @@
 """Demo data for the embedded stack: four sub-sites, two stores each, staff on a 24-hour roster.
 
 Loaded once: a second start finds the `bj` sub-site and leaves everything as it is.
+
+Demo tokens (development only, created once, printed by `make run`): one person of each role
+with a fixed, documented token, so the access rules can be tried by hand:
+
+| token                          | role          | who                                       |
+|--------------------------------|---------------|-------------------------------------------|
+| o2o-dev-staff-token            | staff         | the first consultant of bj-chaoyang       |
+| o2o-dev-manager-token          | store_manager | the manager of bj-chaoyang                |
+| o2o-dev-subsite-admin-token    | subsite_admin | the admin of the sh sub-site (sh-jingan)  |
+| o2o-dev-head-office-token      | head_office   | head office                               |
+| o2o-dev-service-token          | service       | the web backend's order intake            |
 """
 
 from __future__ import annotations
@@ -8,16 +19,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from activities.orders import get_or_create_rule
 from activities.roster import RollRequest, roll_roster
 from models import (
+    ApiToken,
     CommunicationRecord,
     Customer,
     DutyPattern,
     OrderType,
     PointsEntry,
+    Role,
     Staff,
     StaffRole,
     Store,
@@ -25,7 +38,7 @@ from models import (
     SubSiteAdmin,
 )
 from models.db import session
-from settings import settings
+from settings import Environment, settings
 
 
 @dataclass(frozen=True)
@@ -192,3 +205,80 @@ async def load_demo_data() -> bool:
         await db.commit()
     await roll_roster(RollRequest(days=14))
     return True
+
+
+@dataclass(frozen=True)
+class DemoToken:
+    role: Role
+    token: str
+    store_code: str | None = None  # the person: the first staff member of this store …
+    staff_role: StaffRole | None = None  # … with this role
+    what: str = ""
+
+
+DEMO_TOKENS = (
+    DemoToken(
+        Role.STAFF,
+        "o2o-dev-staff-token",
+        "bj-chaoyang",
+        StaffRole.CONSULTANT,
+        "accepts only their own orders",
+    ),
+    DemoToken(
+        Role.STORE_MANAGER,
+        "o2o-dev-manager-token",
+        "bj-chaoyang",
+        StaffRole.MANAGER,
+        "reassigns only in bj-chaoyang",
+    ),
+    DemoToken(
+        Role.SUBSITE_ADMIN,
+        "o2o-dev-subsite-admin-token",
+        "sh-jingan",
+        StaffRole.MANAGER,
+        "the sh sub-site's stores, staff and tokens",
+    ),
+    DemoToken(Role.HEAD_OFFICE, "o2o-dev-head-office-token", what="everything"),
+    DemoToken(Role.SERVICE, "o2o-dev-service-token", what="submits and reads orders"),
+)
+
+
+async def ensure_demo_tokens() -> list[tuple[DemoToken, ApiToken]]:
+    """Create the fixed demo tokens once (development only); the rows, new or kept as they are
+    (one an operator revoked stays revoked)."""
+    from api.deps import hash_token
+    from api.tokens import TokenError, issue_token
+
+    if settings.ENVIRONMENT is not Environment.DEVELOPMENT:
+        return []
+    made: list[tuple[DemoToken, ApiToken]] = []
+    async with session() as db:
+        for demo in DEMO_TOKENS:
+            row = (
+                await db.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(demo.token)))
+            ).first()
+            if row is None:
+                staff_id = None
+                if demo.store_code is not None:
+                    staff_id = (
+                        await db.exec(
+                            select(Staff.id)
+                            .join(Store)
+                            .where(Store.code == demo.store_code, Staff.role == demo.staff_role)
+                            .order_by(col(Staff.id))
+                        )
+                    ).first()
+                    if staff_id is None:  # the demo data is not there
+                        continue
+                try:
+                    row, _ = await issue_token(
+                        db,
+                        role=demo.role,
+                        staff_id=staff_id,
+                        name="" if staff_id else f"{demo.role.value.replace('_', ' ')} (demo)",
+                        token=demo.token,
+                    )
+                except TokenError:  # the demo person was changed by hand: no token for them
+                    continue
+            made.append((demo, row))
+    return made

@@ -13,8 +13,10 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -22,6 +24,10 @@ from rich.table import Table
 from devstack.binaries import wheel_binary
 from settings import settings
 from workflows.search_attributes import dev_server_flags
+
+if TYPE_CHECKING:  # the demo module needs the database settings the stack sets first
+    from devstack.demo import DemoToken
+    from models import ApiToken
 
 console = Console()
 
@@ -133,7 +139,9 @@ def _stop_postgres(server: object | None) -> None:
     console.print("[dim]stopped PostgreSQL[/dim]")
 
 
-def _print_ready(database_url: str, state: Path) -> None:
+def _print_ready(
+    database_url: str, state: Path, tokens: Sequence[tuple[DemoToken, ApiToken]] = ()
+) -> None:
     api = f"http://{settings.API_HOST}:{settings.API_PORT}"
     t_host, _ = _temporal_host_port()
     table = Table(title="o2o-dispatch is running", show_header=False, title_justify="left")
@@ -146,6 +154,12 @@ def _print_ready(database_url: str, state: Path) -> None:
     )
     table.add_row("PostgreSQL", database_url)
     table.add_row("Admin token", f"{settings.ADMIN_TOKEN}   (Authorization: Bearer …)")
+    for demo, row in tokens:
+        who = f"{row.name}, staff {row.staff_id}" if row.staff_id else row.name
+        revoked = "  [red](revoked)[/red]" if row.revoked_at else ""
+        table.add_row(
+            f"Demo {demo.role.value} token", f"{demo.token}   ({who}: {demo.what}){revoked}"
+        )
     console.print(table)
     console.print("Press Ctrl-C to stop everything.")
 
@@ -207,6 +221,9 @@ async def run() -> None:
 
         loaded = await load_demo_data()
         console.print("[green]demo data loaded[/green]" if loaded else "[dim]demo data kept[/dim]")
+        from devstack.demo import ensure_demo_tokens
+
+        tokens = await ensure_demo_tokens()
 
         mail = MailSink(state, host=settings.SMTP_HOST, port=settings.SMTP_PORT)
         sms = SmsSink(state, host="127.0.0.1", port=settings.SMS_SINK_PORT)
@@ -218,7 +235,7 @@ async def run() -> None:
             children.append(
                 (name, await _spawn(name, [*cli, command], env, state / f"{command}.log"))
             )
-        _print_ready(database_url, state)
+        _print_ready(database_url, state, tokens)
 
         waits = [asyncio.create_task(p.wait()) for _, p in children]
         stopper = asyncio.create_task(stop.wait())

@@ -25,7 +25,7 @@ class ApiToken(SQLModel, table=True):
     name: str = Field(max_length=100)
     token_hash: str = Field(max_length=64, unique=True, description="sha256 hex of the token")
     role: str = enum_field(Role)
-    staff_id: int | None = Field(default=None, foreign_key="staff.id")
+    staff_id: int | None = Field(default=None, foreign_key="staff.id", index=True)
     store_id: int | None = Field(default=None, foreign_key="store.id")
     subsite_id: int | None = Field(default=None, foreign_key="subsite.id")
     created_at: datetime = timestamp(default_now=True)

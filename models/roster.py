@@ -45,6 +45,8 @@ class DutySlot(SQLModel, table=True):
     starts_at: datetime = timestamp()
     ends_at: datetime = timestamp()
     source: str = enum_field(SlotSource, default=SlotSource.PATTERN)
+    # A swapped slot names whose pattern it came from, so the roll never brings that back.
+    replaces_staff_id: int | None = Field(default=None, foreign_key="staff.id")
 
     __table_args__ = (
         CheckConstraint("ends_at > starts_at", name="slot_positive"),

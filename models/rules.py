@@ -53,6 +53,12 @@ class AllocationRuleFields(SQLModel):
     wish_wait_seconds: int = Field(default=3600, ge=0, le=7 * 86400)
     points_processed_in_time: int = Field(default=2, ge=-1000, le=1000)
     points_timed_out: int = Field(default=-1, ge=-1000, le=1000)
+    weight_cap: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="largest selection weight anyone gets, whatever their balance (none if null)",
+    )
 
 
 class AllocationRule(AllocationRuleFields, table=True):

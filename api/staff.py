@@ -1,0 +1,844 @@
+"""Staff, their points ledger and the duty roster.
+
+Staff: list, create, read, update (contacts, language, role, capacity), move between stores,
+deactivate, pause and resume one person's rotation. Deactivating or moving someone, and a
+leave that starts now, re-dispatches their open orders at once with the reason recorded.
+
+Points: the balance is derived from the ledger; managers add manual adjustments with a reason.
+
+Roster: weekly patterns in the store's time zone, leave, swaps, who is on duty in a store at
+an instant (one SQL query), and rolling the roster forward by hand. After every roster change
+the store's orders waiting for a shift are woken (`roster_changed`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, time, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import Select, delete, exists, func, update
+from sqlalchemy import select as sql_select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from activities.roster import (
+    ROSTER_DAYS,
+    RollRequest,
+    release_open_orders,
+    reroll_staff,
+    roll,
+    wake_waiting,
+)
+from api.access import (
+    STAFF_READERS,
+    check_store,
+    manage_staff,
+    manage_store,
+    read_staff,
+    require,
+)
+from api.deps import DB, Caller, Principal, temporal_client
+from dispatch.weights import weight
+from models import (
+    OPEN_OUTCOMES,
+    AllocationRule,
+    ApiToken,
+    Assignment,
+    DutyPattern,
+    DutySlot,
+    Language,
+    Leave,
+    Order,
+    PointsEntry,
+    Role,
+    SlotSource,
+    Staff,
+    StaffRole,
+    Store,
+)
+from models.base import utcnow
+from settings import settings
+from workflows.roster import LeaveStart, LeaveStartWorkflow, leave_workflow_id
+
+router = APIRouter(tags=["staff and roster"])
+
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+# ---------------------------------------------------------------- bodies
+
+
+def _phone(value: str | None) -> str | None:
+    from notify.contacts import normalize_phone
+
+    return normalize_phone(value) if value else None
+
+
+def _email(value: str | None) -> str | None:
+    from notify.contacts import normalize_email
+
+    return normalize_email(value) if value else None
+
+
+class StaffIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    store_id: int = Field(ge=1)
+    name: str = Field(min_length=1, max_length=100)
+    role: StaffRole = StaffRole.CONSULTANT
+    phone: str | None = Field(default=None, max_length=32, description="stored as E.164")
+    email: str | None = Field(default=None, max_length=254)
+    language: Language = Language.ZH
+    capacity: int | None = Field(default=None, ge=1, le=10000, description="open orders at most")
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        return _phone(value)
+
+    @field_validator("email")
+    @classmethod
+    def _normal_email(cls, value: str | None) -> str | None:
+        return _email(value)
+
+
+class StaffPatch(BaseModel):
+    """Only the fields sent change; `null` clears phone, email or capacity."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    phone: str | None = Field(default=None, max_length=32)
+    email: str | None = Field(default=None, max_length=254)
+    language: Language | None = None
+    role: StaffRole | None = None
+    capacity: int | None = Field(default=None, ge=1, le=10000)
+    store_id: int | None = Field(default=None, ge=1, description="move to this store")
+    active: bool | None = Field(default=None, description="false deactivates")
+    reason: str = Field(default="", max_length=300, description="recorded on released orders")
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        return _phone(value)
+
+    @field_validator("email")
+    @classmethod
+    def _normal_email(cls, value: str | None) -> str | None:
+        return _email(value)
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> StaffPatch:
+        for name in ("name", "language", "role", "store_id", "active"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class PauseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=300)
+    reassign_open: bool = Field(default=False, description="also re-dispatch their open orders")
+
+
+class PointsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    delta: int = Field(ge=-100_000, le=100_000, description="never 0")
+    reason: str = Field(min_length=1, max_length=200)
+    order_id: str | None = Field(default=None, max_length=64)
+
+    @field_validator("delta")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("an adjustment of 0 points changes nothing")
+        return value
+
+    @field_validator("reason")
+    @classmethod
+    def _said(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("say why the points change")
+        return value.strip()
+
+
+class ShiftIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    weekday: int = Field(ge=0, le=6, description="0 = Monday")
+    start: time = Field(description="local time in the store's time zone")
+    end: time = Field(description="end <= start: the shift ends the next day")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _wall_clock(cls, value: time) -> time:
+        if value.tzinfo is not None:
+            raise ValueError("give a local time without offset: the store's time zone applies")
+        return value
+
+
+class PatternsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    shifts: list[ShiftIn] = Field(max_length=50)
+
+    @field_validator("shifts")
+    @classmethod
+    def _one_per_start(cls, shifts: list[ShiftIn]) -> list[ShiftIn]:
+        starts = [(s.weekday, s.start) for s in shifts]
+        if len(set(starts)) != len(starts):
+            raise ValueError("two shifts start at the same time on the same weekday")
+        return shifts
+
+
+class LeaveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    reason: str = Field(default="", max_length=200)
+
+    @model_validator(mode="after")
+    def _positive(self) -> LeaveIn:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class SwapIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    slot_id: int = Field(ge=1)
+    other_slot_id: int = Field(ge=1)
+    reason: str = Field(default="", max_length=200)
+
+
+class RollIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    days: int = Field(default=ROSTER_DAYS, ge=1, le=92)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+async def _client_or_none(request: Request) -> Client | None:
+    """The Temporal client if it answers; waking waiting orders is best effort."""
+    try:
+        return await temporal_client(request)
+    except HTTPException:
+        return None
+
+
+async def _wake(request: Request, store_ids: list[int] | None) -> int | None:
+    """Signal `roster_changed` to the waiting orders of these stores; None if Temporal is down
+    (the orders look again at their own next timer)."""
+    client = await _client_or_none(request)
+    if client is None:
+        return None
+    try:
+        return len(await wake_waiting(client, store_ids))
+    except RPCError:
+        return None
+
+
+async def _balance(db: AsyncSession, staff_id: int) -> int:
+    total = (
+        await db.exec(
+            select(func.coalesce(func.sum(PointsEntry.delta), 0)).where(
+                PointsEntry.staff_id == staff_id
+            )
+        )
+    ).one()
+    return int(total)
+
+
+def _staff_json(staff: Staff, **extra: Any) -> dict[str, Any]:
+    return staff.model_dump(mode="json") | extra
+
+
+async def _active_store(db: AsyncSession, caller: Principal, store_id: int) -> Store:
+    store = await manage_store(db, caller, store_id)
+    if not store.active:
+        raise HTTPException(409, f"store {store_id} is inactive")
+    return store
+
+
+def _released_json(released: list[Any]) -> list[dict[str, Any]]:
+    return [r.__dict__ for r in released]
+
+
+# ---------------------------------------------------------------- staff
+
+
+@router.get("/staff")
+async def list_staff(
+    db: DB,
+    caller: Caller,
+    store_id: int | None = None,
+    subsite_id: int | None = None,
+    active: bool | None = None,
+    limit: Limit = 200,
+    offset: Offset = 0,
+) -> list[dict[str, Any]]:
+    """Staff in the caller's scope (a staff token sees only itself), by id."""
+    require(caller, *STAFF_READERS)
+    query = select(Staff).join(Store, col(Store.id) == Staff.store_id).order_by(col(Staff.id))
+    if caller.role is Role.STAFF:
+        query = query.where(Staff.id == caller.staff_id)
+    elif caller.role is Role.STORE_MANAGER:
+        query = query.where(Staff.store_id == caller.store_id)
+    elif caller.role is Role.SUBSITE_ADMIN:
+        query = query.where(Store.subsite_id == caller.subsite_id)
+    if store_id is not None:
+        query = query.where(Staff.store_id == store_id)
+    if subsite_id is not None:
+        query = query.where(Store.subsite_id == subsite_id)
+    if active is not None:
+        query = query.where(Staff.active == active)
+    rows = (await db.exec(query.limit(limit).offset(offset))).all()
+    return [r.model_dump(mode="json") for r in rows]
+
+
+@router.post("/staff", status_code=201)
+async def create_staff(body: StaffIn, db: DB, caller: Caller) -> dict[str, Any]:
+    """A new staff member of a store in the caller's scope (no pattern yet: not on duty)."""
+    await _active_store(db, caller, body.store_id)
+    staff = Staff(**body.model_dump())
+    db.add(staff)
+    await db.commit()
+    await db.refresh(staff)
+    return _staff_json(staff, points=0)
+
+
+@router.get("/staff/{staff_id}")
+async def get_staff(staff_id: int, db: DB, caller: Caller) -> dict[str, Any]:
+    staff = await read_staff(db, caller, staff_id)
+    return _staff_json(staff, points=await _balance(db, staff_id))
+
+
+@router.patch("/staff/{staff_id}")
+async def update_staff(
+    staff_id: int, body: StaffPatch, request: Request, db: DB, caller: Caller
+) -> dict[str, Any]:
+    """Change the fields sent. `store_id` moves the person, `active: false` deactivates them:
+    either re-dispatches their open orders at once (the reason is recorded on each order)."""
+    staff = await manage_staff(db, caller, staff_id)
+    sent = body.model_fields_set
+    old_store = staff.store_id
+    moving = "store_id" in sent and body.store_id != staff.store_id
+    new_store = await _active_store(db, caller, body.store_id) if moving and body.store_id else None
+    deactivating = "active" in sent and body.active is False and staff.active
+    releasing = moving or deactivating
+    # Reassigning needs Temporal: refuse before changing anything if it does not answer.
+    client = await temporal_client(request) if releasing else None
+    for name in sent - {"reason"}:
+        setattr(staff, name, getattr(body, name))
+    now = utcnow()
+    if new_store is not None:
+        # Slots of the old store end here; the pattern is rolled again in the new store's zone.
+        await db.exec(
+            delete(DutySlot).where(
+                col(DutySlot.staff_id) == staff_id,
+                col(DutySlot.store_id) == old_store,
+                col(DutySlot.ends_at) > now,
+            )
+        )
+        await db.exec(
+            update(ApiToken)
+            .where(
+                col(ApiToken.staff_id) == staff_id,
+                col(ApiToken.role).in_([Role.STAFF.value, Role.STORE_MANAGER.value]),
+            )
+            .values(store_id=new_store.id, subsite_id=new_store.subsite_id)
+        )
+    if deactivating:  # a person who left keeps no access
+        await db.exec(
+            update(ApiToken)
+            .where(col(ApiToken.staff_id) == staff_id, col(ApiToken.revoked_at).is_(None))
+            .values(revoked_at=now)
+        )
+    db.add(staff)
+    await db.flush()
+    if new_store is not None and staff.active:
+        await reroll_staff(db, staff_id, at=now)
+    await db.commit()
+    await db.refresh(staff)
+
+    released = []
+    if client is not None:
+        trigger = "deactivated" if deactivating else f"moved to store {staff.store_id}"
+        released = await release_open_orders(
+            client,
+            staff_id,
+            trigger=trigger,
+            reason=body.reason or f"staff {staff_id} {trigger} by {caller.name}",
+            by=caller.name,
+        )
+    woken = None
+    if sent & {"store_id", "active", "capacity", "role"}:
+        woken = await _wake(request, sorted({old_store, staff.store_id}))
+    return _staff_json(
+        staff,
+        points=await _balance(db, staff_id),
+        released=_released_json(released),
+        woken=woken,
+    )
+
+
+@router.post("/staff/{staff_id}/pause")
+async def pause_rotation(
+    staff_id: int, body: PauseIn, request: Request, db: DB, caller: Caller
+) -> dict[str, Any]:
+    """Out of office: left out of every draw until they resume (open orders stay with them
+    unless `reassign_open`)."""
+    staff = await manage_staff(db, caller, staff_id)
+    client = await temporal_client(request) if body.reassign_open else None
+    staff.rotation_paused = True
+    db.add(staff)
+    await db.commit()
+    await db.refresh(staff)
+    released = []
+    if client is not None:
+        released = await release_open_orders(
+            client,
+            staff_id,
+            trigger="paused",
+            reason=body.reason or f"staff {staff_id}'s rotation paused by {caller.name}",
+            by=caller.name,
+        )
+    return _staff_json(staff, released=_released_json(released))
+
+
+@router.post("/staff/{staff_id}/resume")
+async def resume_rotation(
+    staff_id: int, request: Request, db: DB, caller: Caller
+) -> dict[str, Any]:
+    """Back in the draw; the store's orders waiting for a shift look again now."""
+    staff = await manage_staff(db, caller, staff_id)
+    staff.rotation_paused = False
+    db.add(staff)
+    await db.commit()
+    await db.refresh(staff)
+    return _staff_json(staff, woken=await _wake(request, [staff.store_id]))
+
+
+# ---------------------------------------------------------------- points
+
+
+@router.get("/staff/{staff_id}/points")
+async def get_points(
+    staff_id: int, db: DB, caller: Caller, limit: Limit = 50, offset: Offset = 0
+) -> dict[str, Any]:
+    """The balance (the sum of the ledger), the selection weight it gives, and the ledger,
+    newest first."""
+    await read_staff(db, caller, staff_id)
+    balance = await _balance(db, staff_id)
+    total = (await db.exec(select(func.count()).where(PointsEntry.staff_id == staff_id))).one()
+    entries = (
+        await db.exec(
+            select(PointsEntry)
+            .where(PointsEntry.staff_id == staff_id)
+            .order_by(col(PointsEntry.created_at).desc(), col(PointsEntry.id).desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    caps = {r.order_type: r.weight_cap for r in (await db.exec(select(AllocationRule))).all()}
+    return {
+        "staff_id": staff_id,
+        "balance": balance,
+        "weight": weight(balance),
+        "weight_by_order_type": {t: weight(balance, cap=c) for t, c in sorted(caps.items())},
+        "entries": [e.model_dump(mode="json") for e in entries],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@router.post("/staff/{staff_id}/points", status_code=201)
+async def adjust_points(staff_id: int, body: PointsIn, db: DB, caller: Caller) -> dict[str, Any]:
+    """A manual adjustment: the caller is recorded as its actor, with the reason given."""
+    await manage_staff(db, caller, staff_id)
+    if body.order_id is not None and await db.get(Order, body.order_id) is None:
+        raise HTTPException(422, f"no order {body.order_id!r}")
+    entry = PointsEntry(
+        staff_id=staff_id,
+        delta=body.delta,
+        reason=body.reason,
+        actor=caller.name[:100],
+        order_id=body.order_id,
+    )
+    db.add(entry)
+    await db.commit()
+    await db.refresh(entry)
+    balance = await _balance(db, staff_id)
+    return {"entry": entry.model_dump(mode="json"), "balance": balance, "weight": weight(balance)}
+
+
+# ---------------------------------------------------------------- patterns
+
+
+async def _patterns(db: AsyncSession, staff: Staff) -> dict[str, Any]:
+    store = await db.get(Store, staff.store_id)
+    assert store is not None
+    rows = (
+        await db.exec(
+            select(DutyPattern)
+            .where(DutyPattern.staff_id == staff.id)
+            .order_by(col(DutyPattern.weekday), col(DutyPattern.start))
+        )
+    ).all()
+    return {
+        "staff_id": staff.id,
+        "store_id": store.id,
+        "timezone": store.timezone,
+        "shifts": [
+            {"weekday": p.weekday, "start": p.start.isoformat(), "end": p.end.isoformat()}
+            for p in rows
+        ],
+    }
+
+
+@router.get("/staff/{staff_id}/patterns")
+async def get_patterns(staff_id: int, db: DB, caller: Caller) -> dict[str, Any]:
+    """The weekly shifts, in the local time of the person's store (`timezone`)."""
+    return await _patterns(db, await read_staff(db, caller, staff_id))
+
+
+@router.put("/staff/{staff_id}/patterns")
+async def put_patterns(
+    staff_id: int, body: PatternsIn, request: Request, db: DB, caller: Caller
+) -> dict[str, Any]:
+    """Replace the weekly shifts; slots not yet begun are rolled again from them at once."""
+    staff = await manage_staff(db, caller, staff_id)
+    await db.exec(delete(DutyPattern).where(col(DutyPattern.staff_id) == staff_id))
+    for shift in body.shifts:
+        db.add(
+            DutyPattern(staff_id=staff_id, weekday=shift.weekday, start=shift.start, end=shift.end)
+        )
+    await db.flush()
+    rolled = await reroll_staff(db, staff_id, at=utcnow())
+    await db.commit()
+    result = await _patterns(db, staff)
+    return result | {
+        "slots_added": rolled.slots_added,
+        "woken": await _wake(request, [staff.store_id]),
+    }
+
+
+# ---------------------------------------------------------------- leave
+
+
+@router.get("/staff/{staff_id}/leave")
+async def list_leave(
+    staff_id: int, db: DB, caller: Caller, include_past: bool = False
+) -> list[dict[str, Any]]:
+    await read_staff(db, caller, staff_id)
+    query = select(Leave).where(Leave.staff_id == staff_id).order_by(col(Leave.starts_at))
+    if not include_past:
+        query = query.where(Leave.ends_at > utcnow())
+    return [lv.model_dump(mode="json") for lv in (await db.exec(query)).all()]
+
+
+@router.post("/staff/{staff_id}/leave", status_code=201)
+async def add_leave(
+    staff_id: int, body: LeaveIn, request: Request, db: DB, caller: Caller
+) -> dict[str, Any]:
+    """Time off. A leave that has begun re-dispatches the person's open orders now; a later
+    one does so when it begins (a `leave-<id>` workflow waits for it)."""
+    staff = await manage_staff(db, caller, staff_id)
+    now = utcnow()
+    if body.ends_at <= now:
+        raise HTTPException(422, "the leave is over already")
+    client = await temporal_client(request)
+    leave = Leave(
+        staff_id=staff_id, starts_at=body.starts_at, ends_at=body.ends_at, reason=body.reason
+    )
+    db.add(leave)
+    await db.commit()
+    await db.refresh(leave)
+    assert leave.id is not None
+    released = []
+    workflow_id = None
+    reason = body.reason or f"on leave until {body.ends_at.isoformat()}"
+    if body.starts_at <= now:
+        released = await release_open_orders(
+            client, staff_id, trigger="on leave", reason=reason, by=caller.name
+        )
+    else:
+        workflow_id = leave_workflow_id(leave.id)
+        await client.start_workflow(
+            LeaveStartWorkflow.run,
+            LeaveStart(
+                leave_id=leave.id,
+                staff_id=staff_id,
+                starts_at=body.starts_at,
+                reason=reason,
+                by=caller.name,
+            ),
+            id=workflow_id,
+            task_queue=settings.TEMPORAL_TASK_QUEUE,
+            static_summary=f"Leave {leave.id} of staff {staff_id} begins {body.starts_at}",
+        )
+    return leave.model_dump(mode="json") | {
+        "released": _released_json(released),
+        "workflow_id": workflow_id,
+        "woken": await _wake(request, [staff.store_id]),
+    }
+
+
+@router.delete("/staff/{staff_id}/leave/{leave_id}")
+async def delete_leave(
+    staff_id: int, leave_id: int, request: Request, db: DB, caller: Caller
+) -> dict[str, Any]:
+    """Cancel a leave (or end it early): the person is back on their roster at once."""
+    staff = await manage_staff(db, caller, staff_id)
+    leave = await db.get(Leave, leave_id)
+    if leave is None or leave.staff_id != staff_id:
+        raise HTTPException(404, f"staff {staff_id} has no leave {leave_id}")
+    await db.delete(leave)
+    await db.commit()
+    client = await _client_or_none(request)
+    if client is not None:
+        # The planned start need not fire (it would find no leave anyway).
+        with contextlib.suppress(RPCError):
+            await client.get_workflow_handle(leave_workflow_id(leave_id)).cancel()
+    return {"deleted": leave_id, "woken": await _wake(request, [staff.store_id])}
+
+
+# ---------------------------------------------------------------- slots, swaps, on duty
+
+
+def _slot_json(slot: DutySlot) -> dict[str, Any]:
+    return slot.model_dump(mode="json")
+
+
+def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    start = start or utcnow()
+    end = end or start + timedelta(days=ROSTER_DAYS)
+    if end <= start:
+        raise HTTPException(422, "`to` must be after `from`")
+    return start, end
+
+
+@router.get("/staff/{staff_id}/slots")
+async def staff_slots(
+    staff_id: int,
+    db: DB,
+    caller: Caller,
+    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+) -> list[dict[str, Any]]:
+    """The person's concrete duty slots overlapping [from, to) (default: the next 14 days)."""
+    await read_staff(db, caller, staff_id)
+    lo, hi = _window(start, end)
+    rows = (
+        await db.exec(
+            select(DutySlot)
+            .where(DutySlot.staff_id == staff_id, DutySlot.ends_at > lo, DutySlot.starts_at < hi)
+            .order_by(col(DutySlot.starts_at))
+        )
+    ).all()
+    return [_slot_json(s) for s in rows]
+
+
+@router.get("/stores/{store_id}/slots")
+async def store_slots(
+    store_id: int,
+    db: DB,
+    caller: Caller,
+    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+) -> list[dict[str, Any]]:
+    """The store's duty slots overlapping [from, to): what a manager swaps."""
+    require(caller, *STAFF_READERS)
+    await check_store(db, caller, store_id)
+    lo, hi = _window(start, end)
+    rows = (
+        await db.exec(
+            select(DutySlot)
+            .where(DutySlot.store_id == store_id, DutySlot.ends_at > lo, DutySlot.starts_at < hi)
+            .order_by(col(DutySlot.starts_at), col(DutySlot.staff_id))
+        )
+    ).all()
+    return [_slot_json(s) for s in rows]
+
+
+def on_duty_query(store_id: int, at: datetime, *, include_paused: bool = False) -> Select[Any]:
+    """Who is on duty in `store_id` at `at`: one SQL statement.
+
+    Active staff of the store with a slot of the store covering `at` and no leave covering
+    it; people whose rotation is paused are out of office (included only when asked, flagged).
+    With each person: the covering slot, their points balance and their open orders.
+    """
+    points = (
+        select(func.coalesce(func.sum(PointsEntry.delta), 0))
+        .where(col(PointsEntry.staff_id) == Staff.id)
+        .scalar_subquery()
+    )
+    open_orders = (
+        select(func.count())
+        .select_from(Assignment)
+        .where(col(Assignment.staff_id) == Staff.id, col(Assignment.outcome).in_(OPEN_OUTCOMES))
+        .scalar_subquery()
+    )
+    on_leave = exists().where(
+        col(Leave.staff_id) == Staff.id, col(Leave.starts_at) <= at, col(Leave.ends_at) > at
+    )
+    query = (
+        sql_select(
+            col(Staff.id).label("staff_id"),
+            col(Staff.name),
+            col(Staff.role),
+            col(Staff.rotation_paused),
+            col(Staff.capacity),
+            col(DutySlot.id).label("slot_id"),
+            col(DutySlot.starts_at),
+            col(DutySlot.ends_at),
+            col(DutySlot.source),
+            points.label("points"),
+            open_orders.label("open_orders"),
+        )
+        .join(DutySlot, col(DutySlot.staff_id) == Staff.id)
+        .where(
+            col(DutySlot.store_id) == store_id,
+            col(Staff.store_id) == store_id,
+            col(Staff.active),
+            col(DutySlot.starts_at) <= at,
+            col(DutySlot.ends_at) > at,
+            ~on_leave,
+        )
+        .distinct(col(Staff.id))  # overlapping slots: one row per person, the earliest slot
+        .order_by(col(Staff.id), col(DutySlot.starts_at))
+    )
+    if not include_paused:
+        query = query.where(~col(Staff.rotation_paused))
+    return query
+
+
+@router.get("/stores/{store_id}/on-duty")
+async def who_is_on_duty(
+    store_id: int,
+    db: DB,
+    caller: Caller,
+    at: AwareDatetime | None = None,
+    include_paused: bool = False,
+) -> dict[str, Any]:
+    """Who is on duty in store S at time T (default now), with points and selection weight."""
+    require(caller, *STAFF_READERS)
+    await check_store(db, caller, store_id)
+    instant = at or utcnow()
+    rows = (await db.execute(on_duty_query(store_id, instant, include_paused=include_paused))).all()
+    return {
+        "store_id": store_id,
+        "at": instant.isoformat(),
+        "on_duty": [
+            {
+                "staff_id": r.staff_id,
+                "name": r.name,
+                "role": r.role,
+                "rotation_paused": r.rotation_paused,
+                "capacity": r.capacity,
+                "open_orders": int(r.open_orders),
+                "points": int(r.points),
+                "weight": weight(int(r.points)),
+                "slot": {
+                    "id": r.slot_id,
+                    "starts_at": r.starts_at.isoformat(),
+                    "ends_at": r.ends_at.isoformat(),
+                    "source": r.source,
+                },
+            }
+            for r in rows
+        ],
+    }
+
+
+@router.post("/roster/swaps", status_code=201)
+async def swap_slots(body: SwapIn, request: Request, db: DB, caller: Caller) -> dict[str, Any]:
+    """Two staff of one store exchange one slot each: each takes the other's window.
+
+    Both slots are replaced by `swap` slots that remember whose pattern they came from, so
+    rolling the roster again never brings the originals back.
+    """
+    if body.slot_id == body.other_slot_id:
+        raise HTTPException(422, "a slot cannot be swapped with itself")
+    first = await db.get(DutySlot, body.slot_id, with_for_update=True)
+    second = await db.get(DutySlot, body.other_slot_id, with_for_update=True)
+    for slot_id, slot in ((body.slot_id, first), (body.other_slot_id, second)):
+        if slot is None:
+            raise HTTPException(404, f"no duty slot {slot_id}")
+    assert first is not None and second is not None
+    if first.store_id != second.store_id:
+        raise HTTPException(422, "both slots must belong to the same store")
+    await manage_store(db, caller, first.store_id)
+    if first.staff_id == second.staff_id:
+        raise HTTPException(422, "both slots belong to the same person")
+    now = utcnow()
+    if first.ends_at <= now or second.ends_at <= now:
+        raise HTTPException(409, "a slot that is over cannot be swapped")
+    for person_id in (first.staff_id, second.staff_id):
+        person = await db.get(Staff, person_id)
+        if person is None or not person.active or person.store_id != first.store_id:
+            raise HTTPException(409, f"staff {person_id} is not an active member of the store")
+
+    def taken_by(slot: DutySlot, taker: int) -> DutySlot:
+        owner = slot.replaces_staff_id or slot.staff_id  # whose pattern the window came from
+        back_home = owner == taker
+        return DutySlot(
+            staff_id=taker,
+            store_id=slot.store_id,
+            starts_at=slot.starts_at,
+            ends_at=slot.ends_at,
+            source=SlotSource.PATTERN if back_home else SlotSource.SWAP,
+            replaces_staff_id=None if back_home else owner,
+        )
+
+    new = [taken_by(first, second.staff_id), taken_by(second, first.staff_id)]
+    await db.delete(first)
+    await db.delete(second)
+    await db.flush()
+    db.add_all(new)
+    try:
+        await db.commit()
+    except IntegrityError as exc:
+        await db.rollback()
+        raise HTTPException(
+            409, "one of them already has a slot starting at the other's start time"
+        ) from exc
+    for slot in new:
+        await db.refresh(slot)
+    return {
+        "slots": [_slot_json(s) for s in new],
+        "reason": body.reason,
+        "woken": await _wake(request, [new[0].store_id]),
+    }
+
+
+@router.post("/roster/roll")
+async def roll_now(
+    request: Request, db: DB, caller: Caller, body: RollIn | None = None
+) -> dict[str, Any]:
+    """Run the roll now (what the `roster-maintenance` schedule does), then wake every order
+    waiting for a shift."""
+    require(caller, Role.HEAD_OFFICE)
+    days = body.days if body else ROSTER_DAYS
+    result = await roll(db, RollRequest(days=days))
+    await db.commit()
+    return {
+        "days": days,
+        "staff": result.staff,
+        "slots_added": result.slots_added,
+        "woken": await _wake(request, None),
+    }
