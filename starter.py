@@ -9,7 +9,6 @@ back the one workflow that exists (a processed order is never started again).
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from typing import Any
 
@@ -24,7 +23,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from settings import settings
 from workflows import search_attributes as sa
-from workflows.contracts import CustomerIn, OrderInput, OrderRequest, OrderView
+from workflows.contracts import OrderInput, OrderRequest, OrderView
 from workflows.dispatch import WORKFLOW_FOR_TYPE
 
 
@@ -75,9 +74,10 @@ async def start_order(
 
 
 def order_from_json(document: str) -> OrderRequest:
-    data = json.loads(document)
-    customer = CustomerIn(**data.pop("customer", {}))
-    return OrderRequest(customer=customer, **data)
+    """An order given as the JSON of `POST /api/v1/orders`, validated the same way."""
+    from api.schemas import OrderIn
+
+    return OrderIn.model_validate_json(document).to_request()
 
 
 async def main(client: Client | None = None, argv: list[str] | None = None) -> None:
@@ -85,7 +85,16 @@ async def main(client: Client | None = None, argv: list[str] | None = None) -> N
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         raise SystemExit("usage: starter.py '<order JSON>'  (see POST /api/v1/orders for fields)")
-    handle = await start_order(order_from_json(args[0]), client=client)
+    from pydantic import ValidationError
+
+    try:
+        order = order_from_json(args[0])
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'order'}: {e['msg']}" for e in exc.errors()
+        )
+        raise SystemExit(f"invalid order: {problems}") from None
+    handle = await start_order(order, client=client)
     print(f"started {handle.id}")
 
 

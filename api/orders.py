@@ -24,7 +24,7 @@ from api.schemas import (
 )
 from models import Assignment, Notification, Order, OrderEvent, OrderStatus, OrderType, Role
 from starter import start_order, workflow_id
-from workflows.contracts import CustomerIn, ManagerAction, OrderRequest, OrderView, StaffAction
+from workflows.contracts import ManagerAction, OrderView, StaffAction
 from workflows.dispatch import OrderDispatch
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -40,20 +40,7 @@ async def submit_order(
     require(caller, Role.SERVICE, Role.HEAD_OFFICE)
     if body.type == OrderType.ASSIGNED_UNPROCESSED and body.assignee_id is None:
         raise HTTPException(422, "assignee_id is required for an assigned_unprocessed order")
-    order = OrderRequest(
-        order_id=body.order_id,
-        type=body.type.value,
-        customer=CustomerIn(**body.customer.model_dump()),
-        category=body.category,
-        priority=body.priority,
-        store_id=body.store_id,
-        client_ip=body.client_ip,
-        host=request.headers.get("host"),
-        preferred_staff_id=body.preferred_staff_id,
-        assignee_id=body.assignee_id,
-        wished_store_id=body.wished_store_id,
-        prefer_last_consultant=body.prefer_last_consultant,
-    )
+    order = body.to_request(host=request.headers.get("host"))
     handle = await start_order(order, client=client)
     response.headers["Location"] = f"/api/v1/orders/{body.order_id}"
     return OrderAccepted(

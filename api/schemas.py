@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from models import OrderType
+from workflows.contracts import CustomerIn, OrderRequest
 
 
 class CustomerBody(BaseModel):
@@ -53,6 +54,30 @@ class OrderIn(BaseModel):
         default=False,
         description="give it to whoever served the customer last (unless preferred_staff_id)",
     )
+
+    host: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$",
+        description="the Host the visitor ordered through (defaults to this request's Host)",
+    )
+
+    def to_request(self, *, host: str | None = None) -> OrderRequest:
+        """The workflow's input; `host` is used when the body names none."""
+        return OrderRequest(
+            order_id=self.order_id,
+            type=self.type.value,
+            customer=CustomerIn(**self.customer.model_dump()),
+            category=self.category,
+            priority=self.priority,
+            store_id=self.store_id,
+            client_ip=self.client_ip,
+            host=self.host or host,
+            preferred_staff_id=self.preferred_staff_id,
+            assignee_id=self.assignee_id,
+            wished_store_id=self.wished_store_id,
+            prefer_last_consultant=self.prefer_last_consultant,
+        )
 
     @field_validator("client_ip")
     @classmethod

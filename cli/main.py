@@ -93,7 +93,6 @@ def order_start(
 
     from api.schemas import OrderIn
     from starter import start_order
-    from workflows.contracts import CustomerIn, OrderRequest
 
     try:
         body = OrderIn.model_validate_json(document)
@@ -102,19 +101,7 @@ def order_start(
             where = ".".join(str(p) for p in error["loc"]) or "order"
             console.print(f"[red]{where}: {error['msg']}[/red]")
         raise typer.Exit(2) from None
-    order = OrderRequest(
-        order_id=body.order_id,
-        type=body.type.value,
-        customer=CustomerIn(**body.customer.model_dump()),
-        category=body.category,
-        priority=body.priority,
-        store_id=body.store_id,
-        client_ip=body.client_ip,
-        preferred_staff_id=body.preferred_staff_id,
-        assignee_id=body.assignee_id,
-        wished_store_id=body.wished_store_id,
-        prefer_last_consultant=body.prefer_last_consultant,
-    )
+    order = body.to_request()
     handle = asyncio.run(start_order(order))
     console.print(f"workflow [bold]{handle.id}[/bold] (run {handle.result_run_id})")
 
