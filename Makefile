@@ -37,3 +37,20 @@ record-histories: install  ## record the replay tests' histories again (after a 
 
 clean-state:  ## forget the embedded stack's data (PostgreSQL, Temporal, mail, SMS)
 	rm -rf .state
+
+# ---------------------------------------------------------------- benchmarks and fault drills
+# Loopback only, on a temporary embedded stack with ports of its own; every run is bounded.
+# Figures land in docs/benchmarks/ (see docs/benchmarks/README.md).
+BENCH_ORDERS ?= 200
+BENCH_RATE ?= 5
+DRILL_ORDERS ?= 2000
+
+.PHONY: bench drills
+
+bench: install  ## load benchmark + no-op ceiling + worker profile (docs/benchmarks/load-api.*)
+	$(VENV)/bin/python -m bench.load --orders $(BENCH_ORDERS) --rate $(BENCH_RATE) --profile
+
+drills: install  ## the four fault drills; each ends with its submitted/assigned/… line
+	@failed=0; for d in worker-kill temporal-restart postgres-stop smtp-down; do \
+	  $(VENV)/bin/python -m bench.drills $$d --orders $(DRILL_ORDERS) || failed=1; \
+	done; exit $$failed

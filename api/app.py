@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 
 from api import customers, directory, geo, orders, rules, staff, subsites, tokens
 from api.deps import DB, Temporal
@@ -48,6 +49,13 @@ async def get_health(db: DB, client: Temporal) -> JSONResponse:
     )
 
 
+async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
+    """A number or text the database cannot hold (e.g. an id past 2^31-1) is bad input."""
+    cause = getattr(exc, "orig", None) or exc
+    detail = str(cause).splitlines()[0] if str(cause) else "a value is out of range"
+    return JSONResponse({"detail": f"invalid value: {detail}"}, status_code=422)
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
         title="o2o-dispatch",
@@ -63,6 +71,7 @@ def create_app() -> FastAPI:
     for router in (staff.router, tokens.router):
         v1.include_router(router)
     app.include_router(v1)
+    app.add_exception_handler(DataError, _out_of_range)
     app.include_router(geo.site_router)  # last: every other GET is the web entry (redirect)
     return app
 

@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from models import OrderType
 from workflows.contracts import CustomerIn, OrderRequest
 
+# Ids are PostgreSQL `integer`s: a larger one can name nothing (and must not reach a workflow).
+MAX_ID = 2_147_483_647
+
 
 class CustomerBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -41,14 +44,14 @@ class OrderIn(BaseModel):
     customer: CustomerBody = Field(default_factory=CustomerBody)
     category: str = Field(default="", max_length=64)
     priority: int = Field(default=0, ge=-100, le=100)
-    store_id: int | None = Field(default=None, ge=1)
+    store_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     client_ip: str | None = Field(default=None, max_length=45)
     preferred_staff_id: int | None = Field(
-        default=None, ge=1, description="a consultant who served the customer before"
+        default=None, ge=1, le=MAX_ID, description="a consultant who served the customer before"
     )
-    assignee_id: int | None = Field(default=None, ge=1)
+    assignee_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     wished_store_id: int | None = Field(
-        default=None, ge=1, description="a store the customer chose"
+        default=None, ge=1, le=MAX_ID, description="a store the customer chose"
     )
     prefer_last_consultant: bool = Field(
         default=False,
@@ -103,7 +106,7 @@ class StaffActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     staff_id: int | None = Field(
-        default=None, ge=1, description="defaults to the caller's staff id"
+        default=None, ge=1, le=MAX_ID, description="defaults to the caller's staff id"
     )
     reason: str = Field(default="", max_length=500)
 
@@ -111,7 +114,7 @@ class StaffActionIn(BaseModel):
 class ReassignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    staff_id: int = Field(ge=1, description="an active consultant of the order's store")
+    staff_id: int = Field(ge=1, le=MAX_ID, description="an active consultant of the order's store")
     reason: str = Field(default="", max_length=500)
 
 
