@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 
 from devstack.binaries import wheel_binary
+from devstack.stack import SQLITE_PRAGMAS
 from workflows.search_attributes import dev_server_flags
 
 ADMIN_TOKEN = "o2o-dev-admin-token"
@@ -229,6 +230,7 @@ class BenchStack:
             "default",
             "--log-level",
             "warn",
+            *SQLITE_PRAGMAS,  # as `o2o dev` runs it
             *dev_server_flags(),
             *self.temporal_args,
         ]

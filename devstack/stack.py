@@ -31,6 +31,10 @@ if TYPE_CHECKING:  # the demo module needs the database settings the stack sets 
 
 console = Console()
 
+# Without these the file-backed dev server is fsync-bound (bench: 8.9 -> 40 no-op
+# workflows/s); WAL survives a killed process, which is what a dev server needs.
+SQLITE_PRAGMAS = ("--sqlite-pragma", "journal_mode=WAL", "--sqlite-pragma", "synchronous=NORMAL")
+
 
 class StackError(SystemExit):
     """The stack cannot start; the message says why and what to do."""
@@ -207,12 +211,7 @@ async def run() -> None:
                 settings.TEMPORAL_NAMESPACE,
                 "--log-level",
                 "warn",
-                # Without these the file-backed dev server is fsync-bound (bench: 8.9 -> 40
-                # no-op workflows/s); WAL survives a killed process, as a dev server needs.
-                "--sqlite-pragma",
-                "journal_mode=WAL",
-                "--sqlite-pragma",
-                "synchronous=NORMAL",
+                *SQLITE_PRAGMAS,
                 *dev_server_flags(),
             ],
             env,
