@@ -14,14 +14,10 @@ from api.app import create_app
 from api.deps import hash_token
 from models import ApiToken, Customer, Role
 from models.db import session
-from settings import settings
 from tests.routing_factories import Country, add_record, make_country, make_customer
+from tests.staff_helpers import admin
 
 CUSTOMERS = "/api/v1/customers"
-
-
-def admin() -> dict[str, str]:
-    return {"Authorization": f"Bearer {settings.ADMIN_TOKEN}"}
 
 
 async def token(role: Role, **scope: int | None) -> dict[str, str]:

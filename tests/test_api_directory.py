@@ -10,29 +10,20 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from api.app import create_app
 from models import Staff
 from models.db import session
 from settings import settings
 from tests.conftest import Dispatch, eventually, free_port
 from tests.factories import make_store_world
+from tests.staff_helpers import admin, api_client
 
 V1 = "/api/v1"
-
-
-def admin() -> dict[str, str]:
-    return {"Authorization": f"Bearer {settings.ADMIN_TOKEN}"}
-
-
-def client_for(app: Any) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    return httpx.AsyncClient(transport=transport, base_url="http://test")
 
 
 @pytest.fixture
 async def directory_api(clean_db: str) -> AsyncIterator[httpx.AsyncClient]:
     """The API on the real database; the directory lists never need Temporal."""
-    async with client_for(create_app()) as client:
+    async with api_client() as client:
         yield client
 
 
@@ -41,9 +32,7 @@ async def api(
     dispatch: Dispatch, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[httpx.AsyncClient]:
     monkeypatch.setattr(settings, "TEMPORAL_TASK_QUEUE", dispatch.task_queue)
-    app = create_app()
-    app.state.temporal = dispatch.client
-    async with client_for(app) as client:
+    async with api_client(dispatch.client) as client:
         yield client
 
 
@@ -182,10 +171,9 @@ async def test_health_is_ok_when_database_and_temporal_answer(api: httpx.AsyncCl
 
 
 async def test_health_is_503_naming_temporal_when_it_is_down(clean_db: str) -> None:
-    app = create_app()
     # A client that connects on first use, to a port nothing listens on.
-    app.state.temporal = await Client.connect(f"127.0.0.1:{free_port()}", lazy=True)
-    async with client_for(app) as client:
+    unreachable = await Client.connect(f"127.0.0.1:{free_port()}", lazy=True)
+    async with api_client(unreachable) as client:
         response = await client.get(f"{V1}/health")
 
     assert response.status_code == 503, response.text

@@ -19,14 +19,11 @@ from netaddr import IPSet
 from api.app import create_app
 from settings import settings
 from tests.routing_factories import IPS, Country, domain, make_country
+from tests.staff_helpers import admin
 
 ROOT = settings.ROOT_DOMAIN
 TRUSTED_PEER = ("127.0.0.1", 40000)
 Client = Callable[..., httpx.AsyncClient]
-
-
-def admin() -> dict[str, str]:
-    return {"Authorization": f"Bearer {settings.ADMIN_TOKEN}"}
 
 
 @pytest.fixture

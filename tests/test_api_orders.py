@@ -25,12 +25,9 @@ from models.db import session
 from settings import settings
 from tests.conftest import Dispatch, eventually
 from tests.factories import StoreWorld, make_store_world
+from tests.staff_helpers import admin, bearer
 
 ORDERS = "/api/v1/orders"
-
-
-def admin() -> dict[str, str]:
-    return {"Authorization": f"Bearer {settings.ADMIN_TOKEN}"}
 
 
 def client_for(app: FastAPI) -> httpx.AsyncClient:
@@ -138,10 +135,6 @@ async def staff_token(staff_id: int, store_id: int, role: Role = Role.STAFF) -> 
         )
         await db.commit()
     return token
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def error_locations(response: httpx.Response) -> list[str]:

@@ -10,13 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
-from api.app import create_app
 from api.deps import hash_token
 from models import DEFAULT_CHANNELS, ApiToken, Role
 from models.db import session
 from settings import settings
 from tests.conftest import Dispatch, eventually
 from tests.factories import make_store_world
+from tests.staff_helpers import admin, api_client
 
 RULES = "/api/v1/rules"
 TYPES = ["new", "unassigned", "assigned_unprocessed"]
@@ -62,19 +62,10 @@ FULL_RULE: dict[str, Any] = {
 }
 
 
-def admin() -> dict[str, str]:
-    return {"Authorization": f"Bearer {settings.ADMIN_TOKEN}"}
-
-
-def client_for(app: Any) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    return httpx.AsyncClient(transport=transport, base_url="http://test")
-
-
 @pytest.fixture
 async def rules_api(clean_db: str) -> AsyncIterator[httpx.AsyncClient]:
     """The API on the real database; the rules endpoints never need Temporal."""
-    async with client_for(create_app()) as client:
+    async with api_client() as client:
         yield client
 
 
@@ -207,9 +198,7 @@ async def api(
     dispatch: Dispatch, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[httpx.AsyncClient]:
     monkeypatch.setattr(settings, "TEMPORAL_TASK_QUEUE", dispatch.task_queue)
-    app = create_app()
-    app.state.temporal = dispatch.client
-    async with client_for(app) as client:
+    async with api_client(dispatch.client) as client:
         yield client
 
 

@@ -15,13 +15,10 @@ from models import ApiToken, Role, Staff, SubSiteAdmin
 from models.db import session
 from settings import settings
 from tests.routing_factories import Country, domain, make_country
+from tests.staff_helpers import admin
 
 SUBSITES = "/api/v1/subsites"
 ROOT = settings.ROOT_DOMAIN
-
-
-def admin() -> dict[str, str]:
-    return {"Authorization": f"Bearer {settings.ADMIN_TOKEN}"}
 
 
 async def token(role: Role, **scope: int | None) -> dict[str, str]:
