@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -24,7 +23,6 @@ from api.schemas import (
     StaffActionIn,
 )
 from models import (
-    OPEN_OUTCOMES,
     Assignment,
     Notification,
     Order,
@@ -164,36 +162,11 @@ def _http_error(exc: WorkflowUpdateFailedError) -> HTTPException:
     return HTTPException(409, str(cause or exc))
 
 
-# The assignment row is committed by `assign_order` a moment before the workflow takes in its
-# result; an action in that gap is retried rather than refused (bounded).
-_NOT_YET = "the order is not assigned to anyone right now"
-_GAP_RETRY_SECONDS = 10.0
-
-
-async def _holds_open_assignment(db: DB, order_id: str, staff_id: int) -> bool:
-    query = select(Assignment.id).where(
-        Assignment.order_id == order_id,
-        Assignment.staff_id == staff_id,
-        col(Assignment.outcome).in_(OPEN_OUTCOMES),
-    )
-    return (await db.exec(query)).first() is not None
-
-
 async def _staff_action(
-    db: DB, client: Temporal, caller: Principal, order_id: str, update: Any, body: StaffActionIn
+    client: Temporal, caller: Principal, order_id: str, update: Any, body: StaffActionIn
 ) -> LiveState:
     action = StaffAction(staff_id=acting_staff(caller, body.staff_id), reason=body.reason)
-    deadline = asyncio.get_running_loop().time() + _GAP_RETRY_SECONDS
-    while True:
-        try:
-            return await _update(client, order_id, update, action)
-        except HTTPException as exc:
-            in_gap = exc.status_code == 409 and exc.detail == _NOT_YET
-            if not in_gap or asyncio.get_running_loop().time() > deadline:
-                raise
-            if not await _holds_open_assignment(db, order_id, action.staff_id):
-                raise
-            await asyncio.sleep(0.2)
+    return await _update(client, order_id, update, action)
 
 
 async def _manager_action(
@@ -205,27 +178,25 @@ async def _manager_action(
 
 
 @router.post("/{order_id}/accept", response_model=LiveState)
-async def accept(
-    order_id: str, body: StaffActionIn, db: DB, client: Temporal, caller: Caller
-) -> LiveState:
+async def accept(order_id: str, body: StaffActionIn, client: Temporal, caller: Caller) -> LiveState:
     """The assignee takes the order (only the current assignee, only while offered)."""
-    return await _staff_action(db, client, caller, order_id, OrderDispatch.accept, body)
+    return await _staff_action(client, caller, order_id, OrderDispatch.accept, body)
 
 
 @router.post("/{order_id}/complete", response_model=LiveState)
 async def complete(
-    order_id: str, body: StaffActionIn, db: DB, client: Temporal, caller: Caller
+    order_id: str, body: StaffActionIn, client: Temporal, caller: Caller
 ) -> LiveState:
     """The assignee who accepted marks the order processed (once)."""
-    return await _staff_action(db, client, caller, order_id, OrderDispatch.complete, body)
+    return await _staff_action(client, caller, order_id, OrderDispatch.complete, body)
 
 
 @router.post("/{order_id}/decline", response_model=LiveState)
 async def decline(
-    order_id: str, body: StaffActionIn, db: DB, client: Temporal, caller: Caller
+    order_id: str, body: StaffActionIn, client: Temporal, caller: Caller
 ) -> LiveState:
     """The assignee gives the order back: it is reassigned at once, to someone else."""
-    return await _staff_action(db, client, caller, order_id, OrderDispatch.decline, body)
+    return await _staff_action(client, caller, order_id, OrderDispatch.decline, body)
 
 
 @router.post("/{order_id}/reassign", response_model=LiveState)

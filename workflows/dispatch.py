@@ -75,6 +75,8 @@ class OrderDispatch:
         # A manager's re-dispatch (staff_id None) or reassign-to, served by the next round.
         self._requested: ManagerAction | None = None
         self._settled: ManagerAction | None = None  # the request the last round served
+        # A selection is under way: its row may be committed before we hold its result.
+        self._selecting = False
         self._roster_changed = False
         self._db = asyncio.Lock()  # projection writes from handlers and loop stay in order
         self._notices: list[asyncio.Task[Any]] = []
@@ -127,10 +129,12 @@ class OrderDispatch:
             if forced is None:  # a manager may have spoken while we waited for the wish
                 forced, self._requested = self._requested, None
         next_round = self.state.round + 1
+        self._selecting = True
         result = await self._select(next_round, rule, forced)
         if result.staff_id is None and forced is not None and forced.actor == "customer":
             result = await self._select(next_round, rule, None)  # they left meanwhile
         if result.staff_id is None or result.accept_deadline is None:
+            self._selecting = False
             self._settled = forced
             await self._wait_for_shift()
             return False
@@ -144,6 +148,7 @@ class OrderDispatch:
             status="offered",
             accept_deadline=result.accept_deadline,
         )
+        self._selecting = False
         self._settled = forced
         self._publish()
         self._notify(
@@ -346,6 +351,9 @@ class OrderDispatch:
 
     @workflow.update
     async def accept(self, action: StaffAction) -> OrderView:
+        if self._selecting:  # admitted while the round was being recorded: wait, check again
+            await workflow.wait_condition(lambda: not self._selecting)
+            self._validate_accept(action)
         a = self.state.assignment
         assert a is not None and self.rule is not None
         a.status = "accepted"
@@ -362,6 +370,9 @@ class OrderDispatch:
 
     @accept.validator
     def _validate_accept(self, action: StaffAction) -> None:
+        if self._selecting and self.state.assignment is None:
+            self._open_order()
+            return  # the assignee may have seen the new round already; the handler waits
         a = self._current_for(action.staff_id)
         if a.status != "offered":
             raise _rejected("the order is already accepted", "Conflict")
