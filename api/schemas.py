@@ -3,37 +3,37 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from models import OrderType
+from notify.contacts import normalize_email, normalize_phone
 from workflows.contracts import CustomerIn, OrderRequest
 
 # Ids are PostgreSQL `integer`s: a larger one can name nothing (and must not reach a workflow).
 MAX_ID = 2_147_483_647
 
 
+def _e164(value: str | None) -> str | None:
+    return normalize_phone(value) if value else None
+
+
+def _normal_email(value: str | None) -> str | None:
+    return normalize_email(value) if value else None
+
+
+# Contact fields of every body: a phone number is stored as E.164, an e-mail normalised.
+PhoneNumber = Annotated[str | None, AfterValidator(_e164)]
+EmailAddress = Annotated[str | None, AfterValidator(_normal_email)]
+
+
 class CustomerBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(default="", max_length=100)
-    phone: str | None = Field(default=None, max_length=32)
-    email: str | None = Field(default=None, max_length=254)
-
-    @field_validator("phone")
-    @classmethod
-    def _e164(cls, value: str | None) -> str | None:
-        from notify.contacts import normalize_phone
-
-        return normalize_phone(value) if value else None
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str | None) -> str | None:
-        from notify.contacts import normalize_email
-
-        return normalize_email(value) if value else None
+    phone: PhoneNumber = Field(default=None, max_length=32)
+    email: EmailAddress = Field(default=None, max_length=254)
 
 
 class OrderIn(BaseModel):

@@ -44,6 +44,7 @@ from api.access import (
     require,
 )
 from api.deps import DB, Caller, Principal, temporal_client
+from api.schemas import EmailAddress, PhoneNumber
 from dispatch.weights import weight
 from models import (
     OPEN_OUTCOMES,
@@ -75,38 +76,16 @@ Offset = Annotated[int, Query(ge=0)]
 # ---------------------------------------------------------------- bodies
 
 
-def _phone(value: str | None) -> str | None:
-    from notify.contacts import normalize_phone
-
-    return normalize_phone(value) if value else None
-
-
-def _email(value: str | None) -> str | None:
-    from notify.contacts import normalize_email
-
-    return normalize_email(value) if value else None
-
-
 class StaffIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     store_id: int = Field(ge=1)
     name: str = Field(min_length=1, max_length=100)
     role: StaffRole = StaffRole.CONSULTANT
-    phone: str | None = Field(default=None, max_length=32, description="stored as E.164")
-    email: str | None = Field(default=None, max_length=254)
+    phone: PhoneNumber = Field(default=None, max_length=32, description="stored as E.164")
+    email: EmailAddress = Field(default=None, max_length=254)
     language: Language = Language.ZH
     capacity: int | None = Field(default=None, ge=1, le=10000, description="open orders at most")
-
-    @field_validator("phone")
-    @classmethod
-    def _e164(cls, value: str | None) -> str | None:
-        return _phone(value)
-
-    @field_validator("email")
-    @classmethod
-    def _normal_email(cls, value: str | None) -> str | None:
-        return _email(value)
 
 
 class StaffPatch(BaseModel):
@@ -115,24 +94,14 @@ class StaffPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=100)
-    phone: str | None = Field(default=None, max_length=32)
-    email: str | None = Field(default=None, max_length=254)
+    phone: PhoneNumber = Field(default=None, max_length=32)
+    email: EmailAddress = Field(default=None, max_length=254)
     language: Language | None = None
     role: StaffRole | None = None
     capacity: int | None = Field(default=None, ge=1, le=10000)
     store_id: int | None = Field(default=None, ge=1, description="move to this store")
     active: bool | None = Field(default=None, description="false deactivates")
     reason: str = Field(default="", max_length=300, description="recorded on released orders")
-
-    @field_validator("phone")
-    @classmethod
-    def _e164(cls, value: str | None) -> str | None:
-        return _phone(value)
-
-    @field_validator("email")
-    @classmethod
-    def _normal_email(cls, value: str | None) -> str | None:
-        return _email(value)
 
     @model_validator(mode="after")
     def _no_null_for_required(self) -> StaffPatch:
