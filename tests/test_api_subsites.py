@@ -2,37 +2,29 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from api.app import create_app
-from api.deps import hash_token
-from models import ApiToken, Role, Staff, SubSiteAdmin
+from models import Role, Staff, SubSiteAdmin
 from models.db import session
 from settings import settings
 from tests.routing_factories import Country, domain, make_country
-from tests.staff_helpers import admin
+from tests.staff_helpers import admin, api_client, bearer, make_token
 
 SUBSITES = "/api/v1/subsites"
 ROOT = settings.ROOT_DOMAIN
 
 
 async def token(role: Role, **scope: int | None) -> dict[str, str]:
-    secret = f"tok-{uuid.uuid4().hex}"
-    async with session() as db:
-        db.add(ApiToken(name=f"{role} token", token_hash=hash_token(secret), role=role, **scope))
-        await db.commit()
-    return {"Authorization": f"Bearer {secret}"}
+    return bearer(await make_token(role, **scope))
 
 
 @pytest.fixture
 async def api(clean_db: str) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with api_client() as client:
         yield client
 
 
