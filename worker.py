@@ -9,7 +9,6 @@ machines share the task queue — Temporal is the only scheduler.
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 
@@ -50,7 +49,6 @@ def build_worker(
         task_queue=task_queue or settings.TEMPORAL_TASK_QUEUE,
         workflows=[*ORDER_WORKFLOWS, *ROSTER_WORKFLOWS],
         activities=[*ORDER_ACTIVITIES, send_notice, *ROSTER_ACTIVITIES],
-        activity_executor=ThreadPoolExecutor(max_workers=8),
         max_concurrent_activities=100,
         max_cached_workflows=max_cached_workflows,
         # Still sandboxed (determinism checks stay on), but modules are imported once per

@@ -425,7 +425,7 @@ _CANDIDATES = text(
 
 async def candidates(db: AsyncSession, *, store_id: int, at: datetime) -> list[Candidate]:
     params = {"store_id": store_id, "at": at, "role": StaffRole.CONSULTANT.value}
-    rows = await db.execute(_CANDIDATES, params)
+    rows = await (await db.connection()).execute(_CANDIDATES, params)
     return [
         Candidate(
             staff_id=r.id,
@@ -475,7 +475,8 @@ async def assign_order(request: AssignRequest) -> AssignResult:
         pool = await candidates(db, store_id=request.store_id, at=request.at)
         if rule.capacity_per_staff is not None or any(c.capacity for c in pool):
             # Capacity is a count over all orders of the store: decide one order at a time.
-            await db.execute(text("SELECT pg_advisory_xact_lock(1, :s)"), {"s": request.store_id})
+            lock = text("SELECT pg_advisory_xact_lock(1, :s)")
+            await (await db.connection()).execute(lock, {"s": request.store_id})
             pool = await candidates(db, store_id=request.store_id, at=request.at)
         if request.forced_staff_id is not None:
             decision = _forced_decision(request, pool)

@@ -708,7 +708,8 @@ async def who_is_on_duty(
     require(caller, *STAFF_READERS)
     await check_store(db, caller, store_id)
     instant = at or utcnow()
-    rows = (await db.execute(on_duty_query(store_id, instant, include_paused=include_paused))).all()
+    query = on_duty_query(store_id, instant, include_paused=include_paused)
+    rows = (await (await db.connection()).execute(query)).all()
     return {
         "store_id": store_id,
         "at": instant.isoformat(),

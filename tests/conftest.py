@@ -6,7 +6,9 @@ test — activities, the API, the worker — talks to the same real server.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -16,6 +18,7 @@ import psycopg
 import pytest
 
 _TMP = Path(tempfile.mkdtemp(prefix="o2o-test-"))
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)  # runs after pgserver's own cleanup
 
 
 def _test_database_url() -> str:
@@ -23,10 +26,10 @@ def _test_database_url() -> str:
     if not base:
         import pgserver
 
-        # One server for every test run on this machine; each run gets its own database.
-        base = pgserver.get_server(
-            Path(tempfile.gettempdir()) / "o2o-test-pg", cleanup_mode=None
-        ).get_uri()
+        # A private server per run, deleted at exit: a shared one outlived runs, piled up
+        # databases and, after an unclean stop, needed longer crash recovery than
+        # pgserver's 10-second start allows (a red CI on a machine that had run tests).
+        base = pgserver.get_server(_TMP / "pg", cleanup_mode="delete").get_uri()
     name = f"o2o_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
