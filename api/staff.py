@@ -21,6 +21,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import Select, delete, exists, func, update
 from sqlalchemy import select as sql_select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -688,7 +689,7 @@ def on_duty_query(store_id: int, at: datetime, *, include_paused: bool = False) 
             col(DutySlot.ends_at) > at,
             ~on_leave,
         )
-        .distinct(col(Staff.id))  # overlapping slots: one row per person, the earliest slot
+        .ext(distinct_on(col(Staff.id)))  # overlapping slots: one row per person, earliest slot
         .order_by(col(Staff.id), col(DutySlot.starts_at))
     )
     if not include_paused:

@@ -304,7 +304,9 @@ async def serve(routed: RoutedOrder, order_id: str, staff_id: int) -> None:
 async def off_duty_for_two_hours(staff_id: int) -> datetime:
     back = datetime.now(UTC) + timedelta(hours=2)
     async with session() as db:
-        await db.execute(text("DELETE FROM duty_slot WHERE staff_id = :s"), {"s": staff_id})
+        await (await db.connection()).execute(
+            text("DELETE FROM duty_slot WHERE staff_id = :s"), {"s": staff_id}
+        )
         person = await db.get(Staff, staff_id)
         assert person is not None
         db.add(
@@ -467,13 +469,12 @@ async def test_200_concurrent_orders_each_get_one_store_and_one_open_assignment(
         assert first == second
         assert await assign(first, request.order_id) is not None
 
-    started = asyncio.get_running_loop().time()
     await asyncio.wait_for(asyncio.gather(*(one(r) for r in requests)), timeout=60)
-    elapsed = asyncio.get_running_loop().time() - started
 
     async with session() as db:
+        conn = await db.connection()
         rows = (
-            await db.execute(
+            await conn.execute(
                 text(
                     """
                     SELECT o.id, o.store_id, s.subsite_id = o.subsite_id AS same_site,
@@ -491,13 +492,12 @@ async def test_200_concurrent_orders_each_get_one_store_and_one_open_assignment(
                 )
             )
         ).all()
-        customers: int = (await db.execute(text("SELECT count(*) FROM customer"))).scalar_one()
+        customers: int = (await conn.execute(text("SELECT count(*) FROM customer"))).scalar_one()
     assert len(rows) == 200, f"{len(rows)} orders routed"
     assert all(r.store_id is not None and r.same_site for r in rows)
     assert [r.id for r in rows if r.open_assignments != 1] == []
     assert all(r.assignee_in_store and r.routed_events == 1 for r in rows)
     assert customers == 50
-    assert elapsed < 60
 
 
 # ------------------------------------------------------------------ through the API and workflow
