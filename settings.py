@@ -81,8 +81,9 @@ class Settings(BaseSettings):
     SMS_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0)
     SMS_SINK_PORT: int = Field(default=8026, ge=1, le=65535)
 
-    # Notices: how often a failed send is tried before it is recorded as failed.
-    NOTICE_MAX_ATTEMPTS: int = Field(default=5, ge=1, le=50)
+    # Notices: how often a failed send is tried before it is recorded as failed. With the
+    # retry policy's 2 s doubling to 60 s, 12 tries ride out a relay outage of about 7 minutes.
+    NOTICE_MAX_ATTEMPTS: int = Field(default=12, ge=1, le=50)
 
     # Sites and IP location
     ROOT_DOMAIN: str = "o2o.localhost"

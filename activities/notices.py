@@ -5,13 +5,21 @@ Exactly-once rests on the `notification` row and its unique idempotency key:
 1. the row is inserted (ON CONFLICT DO NOTHING) and locked before anything is sent;
 2. a row already `sent`, `failed` or `skipped` is returned as it is, so a retried activity,
    a second call for the same event or a workflow reset never sends twice;
-3. otherwise it is marked `sending` (attempts + 1) and committed, the message is sent
-   outside any transaction, and the outcome is recorded.
+3. otherwise it is claimed (attempts + 1) and committed, the message is sent outside any
+   transaction, and the outcome is recorded.
 
-The one window left is a worker that dies after the provider took the message but before
-the outcome was committed: the row stays `sending` and the retry sends again. That re-send
-carries the SAME Message-ID (e-mail) and the SAME idempotency key (SMS webhook header and
-body), so a downstream that dedupes on them drops the copy.
+The one moment a retry cannot judge alone is the hand-over itself: a worker that dies (or
+loses the answer) after the relay or provider may have taken the message and before the
+outcome is committed. The row says when that moment began: it turns `delivering` just before
+SMTP DATA (`sending` covers connect, login and envelope, where nothing is delivered yet) and
+before the SMS request. A retry that finds `sending` or `pending` simply sends. A retry that
+finds `delivering` recovers instead, and counts it in `in_doubt_recoveries`:
+
+- SMS: the provider is asked (see notify.sms: the webhook answers a repeated Idempotency-Key
+  with the first message's id; Twilio's message list is searched) and sends only if needed;
+- e-mail: SMTP cannot be asked, so the mail goes again with the SAME Message-ID, which the
+  receiving side drops as a copy (the embedded sink does; so do mailbox providers that fold
+  duplicate Message-IDs). The DATA-to-commit window is a few milliseconds.
 
 A missing or invalid address is not an error: the row is `skipped` with the reason, as a
 recorded warning. A failed send is retried by Temporal (the exception is re-raised) until
@@ -27,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlmodel import select
+from sqlmodel import col, select, update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -108,19 +116,42 @@ def _final_attempt(attempt: int) -> bool:
     return bool(policy and policy.maximum_attempts and attempt >= policy.maximum_attempts)
 
 
-async def _deliver(channel: Channel, address: str, rendered: Rendered, key: str) -> str:
-    """Send; return the id to record (our Message-ID for e-mail, the provider's for SMS)."""
+async def _mark_delivering(key: str) -> None:
+    async with session() as db:
+        await db.exec(
+            update(Notification)
+            .where(col(Notification.idempotency_key) == key)
+            .values(status=NoticeStatus.DELIVERING.value)
+        )
+        await db.commit()
+
+
+async def _deliver(
+    channel: Channel, address: str, rendered: Rendered, key: str, *, in_doubt_since: datetime | None
+) -> str:
+    """Send (or recover, when a previous hand-over is in doubt); return the id to record:
+    our Message-ID for e-mail, the provider's for SMS."""
     if channel is Channel.EMAIL:
         message_id = message_id_for(key)
+
+        async def hand_over() -> None:
+            await _mark_delivering(key)
+
         await send_email(
             to=address,
             subject=rendered.subject,
             text=rendered.text,
             html=rendered.html,
             message_id=message_id,
+            before_data=None if in_doubt_since else hand_over,  # in doubt: stays `delivering`
         )
         return message_id
-    return await provider_from_settings().send(to=address, text=rendered.sms, idempotency_key=key)
+    provider = provider_from_settings()
+    if in_doubt_since is not None:
+        return await provider.recover(
+            to=address, text=rendered.sms, idempotency_key=key, since=in_doubt_since
+        )
+    return await provider.send(to=address, text=rendered.sms, idempotency_key=key)
 
 
 async def _finish(
@@ -220,12 +251,19 @@ async def send_notice(request: NoticeRequest) -> NoticeOutcome:
             log.error("notice %s not rendered: %s", key, exc)
             return NoticeOutcome(key, NoticeStatus.FAILED.value, row.last_error)
 
-        if row.status == NoticeStatus.SENDING:
-            # A previous attempt died between marking `sending` and recording the outcome:
-            # the message may or may not have left. Send again with the SAME key, hence the
-            # same Message-ID / Idempotency-Key, so downstream dedupe can drop the copy.
-            log.warning("notice %s found in 'sending': re-sending with the same key", key)
-        row.status = NoticeStatus.SENDING.value
+        in_doubt_since = row.created_at if row.status == NoticeStatus.DELIVERING else None
+        if in_doubt_since is not None:
+            # A previous attempt died (or lost the answer) during the hand-over: the message
+            # may have left. Recover it (see the module docstring) instead of a plain send.
+            row.in_doubt_recoveries += 1
+            log.warning("notice %s found 'delivering': recovering, not re-sending blind", key)
+        # SMS: the request is the hand-over. E-mail: `delivering` starts just before DATA.
+        # Once in doubt, the row stays `delivering` until the outcome is known.
+        row.status = (
+            NoticeStatus.DELIVERING.value
+            if channel is Channel.SMS or in_doubt_since
+            else NoticeStatus.SENDING.value
+        )
         row.attempts += 1
         # For SMS the "subject" column keeps the text sent, so the log shows it.
         row.subject = _clip(rendered.subject if channel is Channel.EMAIL else rendered.sms, 300)
@@ -233,14 +271,16 @@ async def send_notice(request: NoticeRequest) -> NoticeOutcome:
         await db.commit()
 
     try:
-        provider_id = await _deliver(channel, address, rendered, key)
+        provider_id = await _deliver(channel, address, rendered, key, in_doubt_since=in_doubt_since)
     except Exception as exc:
         error = f"attempt {attempt}: {type(exc).__name__}: {exc}"
         if isinstance(exc, PermanentDeliveryError) or _final_attempt(attempt):
             log.error("notice %s failed for good: %s", key, error)
             return await _finish(key, NoticeStatus.FAILED, error=error)
-        # Back to pending (not `sending`): the next attempt is a plain retry, not a recovery.
-        await _finish(key, NoticeStatus.PENDING, error=error)
+        # Not delivered for sure: back to pending, the next attempt is a plain retry.
+        # Maybe delivered (cut off mid-hand-over, or in doubt before): the next one recovers.
+        doubt = in_doubt_since is not None or getattr(exc, "in_doubt", False)
+        await _finish(key, NoticeStatus.DELIVERING if doubt else NoticeStatus.PENDING, error=error)
         log.warning("notice %s not sent, will retry: %s", key, error)
         raise
     log.info("notice %s sent to %s", key, address)

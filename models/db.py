@@ -12,6 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from settings import settings
 
+ROOT = Path(__file__).resolve().parent.parent  # the repository: alembic.ini, migrations/
+
 
 def driver_url(url: str, *, driver: str = "psycopg") -> str:
     """`postgresql://…` as SQLAlchemy wants it, with psycopg 3 as the driver."""
@@ -63,8 +65,7 @@ def migrate(url: str | None = None) -> None:
     from alembic import command
     from alembic.config import Config
 
-    root = Path(__file__).resolve().parent.parent
-    config = Config(str(root / "alembic.ini"))
-    config.set_main_option("script_location", str(root / "migrations"))
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
     config.attributes["url"] = driver_url(url or database_url())
     command.upgrade(config, "head")

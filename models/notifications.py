@@ -25,7 +25,10 @@ class Channel(StrEnum):
 
 class NoticeStatus(StrEnum):
     PENDING = "pending"  # row written, nothing sent yet
-    SENDING = "sending"  # a send is under way (or a worker died during one)
+    SENDING = "sending"  # a send is under way, nothing irreversible done yet
+    # Handed to the relay / provider, outcome not recorded yet: a retry that finds a row
+    # here does not know whether the message went out (see activities/notices.py).
+    DELIVERING = "delivering"
     SENT = "sent"
     FAILED = "failed"  # retries exhausted
     SKIPPED = "skipped"  # no usable address for this channel: a recorded warning
@@ -47,6 +50,8 @@ class Notification(SQLModel, table=True):
     subject: str = Field(default="", max_length=300)
     status: str = enum_field(NoticeStatus, default=NoticeStatus.PENDING, index=True)
     attempts: int = 0
+    # Retries that found the notice `delivering` (a worker died mid-hand-over) and recovered it.
+    in_doubt_recoveries: int = 0
     last_error: str = Field(default="", max_length=1000)
     provider_message_id: str = Field(default="", max_length=200)
     created_at: datetime = timestamp(default_now=True)

@@ -6,9 +6,14 @@
   each message as a line in `STATE_DIR/sms/messages.jsonl`; `GET /sms` lists them as JSON
   and `GET /` shows mail and SMS as a page a person can read.
 
-Both run inside the caller's asyncio loop (`await start()` / `await stop()`), listen on
-port 0 if asked (the bound port is then in `.port`), and record every message they
-receive: there is deliberately no dedupe, so the fault drills can count duplicates.
+Both run inside the caller's asyncio loop (`await start()` / `await stop()`) and listen on
+port 0 if asked (the bound port is then in `.port`).
+
+Both drop a second copy of a message they already have, as the receiving side of a send
+in doubt should (see activities/notices.py): the mail sink by Message-ID, the SMS sink by
+idempotency key, answering with the first message's id. Dropped copies are not thrown away
+silently: each is a line in `duplicates.jsonl` next to the log, so the fault drills count
+both what recipients saw (the log) and what was re-sent (the duplicates).
 
 `python -m notify.sinks` runs both on the configured ports.
 """
@@ -34,6 +39,7 @@ MAIL_DIR = "mail"
 MAIL_INDEX = "index.jsonl"
 SMS_DIR = "sms"
 SMS_LOG = "messages.jsonl"
+DUPLICATES = "duplicates.jsonl"
 _EML_NAME = re.compile(r"^[0-9TZ.]+-[0-9]+\.eml$")
 
 
@@ -74,6 +80,12 @@ def read_sms_log(state_dir: Path) -> list[dict[str, Any]]:
     return _read_jsonl(state_dir / SMS_DIR / SMS_LOG)
 
 
+def read_duplicates(state_dir: Path, channel: str) -> list[dict[str, Any]]:
+    """Copies a sink dropped, oldest first; `channel` is "mail" or "sms"."""
+    folder = {"mail": MAIL_DIR, "sms": SMS_DIR}[channel]
+    return _read_jsonl(state_dir / folder / DUPLICATES)
+
+
 class MailSink:
     """An SMTP server that accepts every message and files it under STATE_DIR/mail.
 
@@ -89,9 +101,12 @@ class MailSink:
         self._server: asyncio.Server | None = None
         self._seq = itertools.count(1)
         self._lock = asyncio.Lock()
+        self._seen: set[str] = set()  # Message-IDs filed so far
 
     async def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
+        index = await asyncio.to_thread(read_mail_index, self.dir.parent)
+        self._seen = {str(m["message_id"]) for m in index if m.get("message_id")}
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: SMTP(self, hostname="o2o-mail-sink", enable_SMTPUTF8=True, loop=loop),
@@ -115,16 +130,23 @@ class MailSink:
         received = _now()
         name = f"{received.strftime('%Y%m%dT%H%M%S.%fZ')}-{next(self._seq)}.eml"
         mail_from = envelope.mail_from
-        entry = {
+        message_id = str(headers.get("Message-ID", ""))
+        entry: dict[str, Any] = {
             "received_at": received.isoformat(),
-            "message_id": str(headers.get("Message-ID", "")),
+            "message_id": message_id,
             "from": mail_from.decode() if isinstance(mail_from, bytes) else mail_from,
             "to": list(envelope.rcpt_tos),
             "subject": str(headers.get("Subject", "")),
             "file": name,
         }
         async with self._lock:  # keeps the index in the order messages arrived
-            await asyncio.to_thread(self._store, name, content, entry)
+            if message_id and message_id in self._seen:
+                entry.pop("file")
+                await asyncio.to_thread(_append_jsonl, self.dir / DUPLICATES, entry)
+            else:
+                await asyncio.to_thread(self._store, name, content, entry)
+                if message_id:
+                    self._seen.add(message_id)
         return "250 Message accepted for delivery"
 
     def _store(self, name: str, content: bytes, entry: dict[str, Any]) -> None:
@@ -146,13 +168,13 @@ code{font-size:12px;color:#555}
 <h1>What o2o-dispatch sent</h1>
 <p>Newest first; the page refreshes every 10 seconds. Raw data:
 <a href="/mail">/mail</a> (JSON), <a href="/sms">/sms</a> (JSON).</p>
-<h2>E-mail ({{ mail|length }})</h2>
+<h2>E-mail ({{ mail|length }}, {{ mail_dropped }} re-sent copies dropped)</h2>
 <table><tr><th>received</th><th>to</th><th>subject</th><th>message</th></tr>
 {% for m in mail %}<tr><td>{{ m.received_at }}</td><td>{{ m.to|join(", ") }}</td>
 <td>{{ m.subject }}</td><td><a href="/mail/{{ m.file }}">{{ m.file }}</a><br>
 <code>{{ m.message_id }}</code></td></tr>
 {% else %}<tr><td colspan="4">none yet</td></tr>{% endfor %}</table>
-<h2>SMS ({{ sms|length }})</h2>
+<h2>SMS ({{ sms|length }}, {{ sms_dropped }} re-sent copies dropped)</h2>
 <table><tr><th>received</th><th>to</th><th>text</th><th>key</th></tr>
 {% for s in sms %}<tr><td>{{ s.received_at }}</td><td>{{ s.to }}</td><td>{{ s.text }}</td>
 <td><code>{{ s.idempotency_key }}</code></td></tr>
@@ -163,7 +185,7 @@ code{font-size:12px;color:#555}
 
 
 class SmsSink:
-    """An HTTP server that accepts the webhook SMS format and keeps every message."""
+    """An HTTP server that accepts the webhook SMS format and keeps each message once."""
 
     def __init__(self, state_dir: Path, *, host: str = "127.0.0.1", port: int = 8026) -> None:
         self.state_dir = state_dir
@@ -172,6 +194,7 @@ class SmsSink:
         self.port = port
         self._runner: web.AppRunner | None = None
         self._lock = asyncio.Lock()
+        self._ids: dict[str, str] = {}  # idempotency key -> the id answered the first time
 
     @property
     def url(self) -> str:
@@ -189,6 +212,10 @@ class SmsSink:
 
     async def start(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
+        log = await asyncio.to_thread(read_sms_log, self.state_dir)
+        self._ids = {
+            str(e["idempotency_key"]): str(e["id"]) for e in log if e.get("idempotency_key")
+        }
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -219,8 +246,16 @@ class SmsSink:
             ),
             "id": f"sink-{uuid.uuid4().hex}",
         }
+        key = entry["idempotency_key"]
         async with self._lock:
+            first = self._ids.get(key) if key else None
+            if first is not None:  # a re-send of a message we have: not sent twice
+                entry["id"] = first
+                await asyncio.to_thread(_append_jsonl, self.log.parent / DUPLICATES, entry)
+                return web.json_response({"id": first, "duplicate": True})
             await asyncio.to_thread(_append_jsonl, self.log, entry)
+            if key:
+                self._ids[key] = entry["id"]
         return web.json_response({"id": entry["id"]})
 
     async def _list_sms(self, request: web.Request) -> web.Response:
@@ -242,11 +277,18 @@ class SmsSink:
         return web.Response(body=content, content_type="text/plain", charset="utf-8")
 
     async def _page(self, request: web.Request) -> web.Response:
-        mail, sms = await asyncio.gather(
+        mail, sms, mail_dropped, sms_dropped = await asyncio.gather(
             asyncio.to_thread(read_mail_index, self.state_dir),
             asyncio.to_thread(read_sms_log, self.state_dir),
+            asyncio.to_thread(read_duplicates, self.state_dir, "mail"),
+            asyncio.to_thread(read_duplicates, self.state_dir, "sms"),
         )
-        html = _PAGE.render(mail=list(reversed(mail)), sms=list(reversed(sms)))
+        html = _PAGE.render(
+            mail=list(reversed(mail)),
+            sms=list(reversed(sms)),
+            mail_dropped=len(mail_dropped),
+            sms_dropped=len(sms_dropped),
+        )
         return web.Response(text=html, content_type="text/html", charset="utf-8")
 
 

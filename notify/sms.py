@@ -10,11 +10,24 @@ SMS_PROVIDER:
 Errors carry the HTTP status and body. Statuses that retrying cannot fix (bad request,
 bad credentials, no such account) raise `PermanentSmsError`, so the activity records the
 notice as failed at once; everything else (5xx, 429, network) raises `SmsError` and is
-retried with backoff.
+retried with backoff. An error after the request may have reached the provider (a timeout
+waiting for the answer, a cut connection) is `in_doubt`.
+
+`recover()` delivers a message that may already have gone out (a worker died, or the answer
+was lost, mid-request): the webhook sends it again with the same Idempotency-Key, which the
+gateway (and the embedded sink) answers with the first message's id instead of sending
+again; Twilio, which has no idempotency key, is asked for the messages it has to that phone
+and the text is sent only if none of them is it.
+
+One HTTP client (connection pool) per event loop is shared by every send.
 """
 
 from __future__ import annotations
 
+import asyncio
+import weakref
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import httpx
@@ -24,15 +37,21 @@ from settings import Settings, SmsProviderKind, settings
 
 TWILIO_API_BASE = "https://api.twilio.com"
 PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 422})
+RECOVER_PAGE_SIZE = 50
+CLOCK_SKEW = timedelta(minutes=5)  # our clock against the provider's date_created
 
 
 class SmsError(DeliveryError):
-    """The provider did not take the message (this time); `status` is None for network errors."""
+    """The provider did not take the message (this time); `status` is None for network errors,
+    `in_doubt` when the request may have reached the provider before it failed."""
 
-    def __init__(self, message: str, *, status: int | None = None, body: str = "") -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, body: str = "", in_doubt: bool = False
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.body = body
+        self.in_doubt = in_doubt
 
 
 class PermanentSmsError(SmsError, PermanentDeliveryError):
@@ -42,6 +61,10 @@ class PermanentSmsError(SmsError, PermanentDeliveryError):
 class SmsProvider(Protocol):
     async def send(self, *, to: str, text: str, idempotency_key: str) -> str:
         """Send `text` to `to` (E.164); return the provider's message id."""
+        ...
+
+    async def recover(self, *, to: str, text: str, idempotency_key: str, since: datetime) -> str:
+        """Make sure a message that may have gone out since `since` is there once; its id."""
         ...
 
 
@@ -65,12 +88,31 @@ def _check(response: httpx.Response, provider: str) -> Any:
         ) from exc
 
 
-async def _post(provider: str, seconds: float, url: str, **kwargs: Any) -> httpx.Response:
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _client() -> httpx.AsyncClient:
+    """This loop's pooled client: a new connection per SMS cost ~18 % of the worker's CPU."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        client = _clients[loop] = httpx.AsyncClient()
+    return client
+
+
+async def _request(
+    provider: str, method: str, seconds: float, url: str, **kwargs: Any
+) -> httpx.Response:
     try:
-        async with httpx.AsyncClient(timeout=seconds) as client:
-            return await client.post(url, **kwargs)
-    except httpx.HTTPError as exc:  # refused, timeout, DNS: worth another try
-        raise SmsError(f"{provider} at {url}: {type(exc).__name__}: {exc}") from exc
+        return await _client().request(method, url, timeout=seconds, **kwargs)
+    except httpx.HTTPError as exc:  # refused, timeout, DNS, cut off: worth another try
+        # Not connected means not sent; past that, the provider may have the message.
+        sent_maybe = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+        raise SmsError(
+            f"{provider} at {url}: {type(exc).__name__}: {exc}", in_doubt=sent_maybe
+        ) from exc
 
 
 class WebhookProvider:
@@ -100,7 +142,9 @@ class WebhookProvider:
             "sender": self.sender,
             "idempotency_key": idempotency_key,
         }
-        response = await _post(self.name, self.timeout, self.url, json=payload, headers=headers)
+        response = await _request(
+            self.name, "POST", self.timeout, self.url, json=payload, headers=headers
+        )
         body = _check(response, self.name)
         if not isinstance(body, dict) or not body.get("id"):
             raise SmsError(
@@ -111,14 +155,17 @@ class WebhookProvider:
             )
         return str(body["id"])
 
+    async def recover(self, *, to: str, text: str, idempotency_key: str, since: datetime) -> str:
+        return await self.send(to=to, text=text, idempotency_key=idempotency_key)
+
 
 class TwilioProvider:
     """Twilio's Messages API: POST /2010-04-01/Accounts/{AccountSid}/Messages.json.
 
     Form fields To, From (or MessagingServiceSid when the sender is an `MG…` service id)
     and Body; HTTP Basic auth with AccountSid:AuthToken; a 201 answer carries the `sid`.
-    Twilio's Messages API has no idempotency key, so a re-send after a worker died
-    mid-send may reach the phone twice; the notification row keeps that window to one send.
+    Twilio's Messages API has no idempotency key: `recover` lists the messages to the phone
+    (GET on the same resource, newest first) and re-sends only if none has the same Body.
     """
 
     name = "twilio"
@@ -148,8 +195,9 @@ class TwilioProvider:
             form["MessagingServiceSid"] = self.sender
         else:
             form["From"] = self.sender
-        response = await _post(
+        response = await _request(
             self.name,
+            "POST",
             self.timeout,
             self.messages_url,
             data=form,
@@ -164,6 +212,44 @@ class TwilioProvider:
                 body=response.text,
             )
         return str(body["sid"])
+
+    async def recover(self, *, to: str, text: str, idempotency_key: str, since: datetime) -> str:
+        found = await self.find(to=to, text=text, since=since)
+        return found or await self.send(to=to, text=text, idempotency_key=idempotency_key)
+
+    async def find(self, *, to: str, text: str, since: datetime) -> str | None:
+        """The sid of a message to `to` with this Body created since `since`, if Twilio has one.
+
+        The texts carry the order and round, so the same Body to the same phone is the same
+        notice. One page of the newest messages is enough: the send in doubt is minutes old.
+        """
+        response = await _request(
+            self.name,
+            "GET",
+            self.timeout,
+            self.messages_url,
+            params={"To": to, "PageSize": RECOVER_PAGE_SIZE},
+            auth=(self.account_sid, self.auth_token),
+        )
+        body = _check(response, self.name)
+        messages = body.get("messages") if isinstance(body, dict) else None
+        if not isinstance(messages, list):
+            raise SmsError(
+                f"{self.name} listed messages without a 'messages' list: {response.text[:300]}",
+                status=response.status_code,
+                body=response.text,
+            )
+        earliest = since - CLOCK_SKEW
+        for message in messages:
+            if not isinstance(message, dict) or message.get("body") != text:
+                continue
+            try:
+                created = parsedate_to_datetime(str(message.get("date_created")))
+            except (TypeError, ValueError):
+                continue
+            if created >= earliest and message.get("sid"):
+                return str(message["sid"])
+        return None
 
 
 def provider_from_settings() -> SmsProvider:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiohttp import web
 from sqlmodel import select
@@ -24,7 +26,8 @@ from models import Notification, Order, OrderType, Staff
 from models.db import session
 from notify.email import EmailError, message_id_for
 from notify.log import notification_log
-from notify.sinks import MailSink, SmsSink, read_mail_index, read_sms_log
+from notify.sinks import MailSink, SmsSink, read_duplicates, read_mail_index, read_sms_log
+from notify.sms import SmsError
 from settings import SmsProviderKind, SmtpSecurity, settings
 from tests.factories import StoreWorld, make_store_world
 
@@ -127,6 +130,19 @@ async def run(
     env.info = dataclasses.replace(env.info, attempt=attempt, retry_policy=retry_policy)
     result: NoticeOutcome = await env.run(send_notice, request)
     return result
+
+
+async def sms_endpoint(
+    handler: Callable[[web.Request], Awaitable[web.Response]], monkeypatch: pytest.MonkeyPatch
+) -> web.AppRunner:
+    """Serve `handler` as the SMS webhook (POST /sms) and point SMS_URL at it."""
+    app = web.Application()
+    app.router.add_post("/sms", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    monkeypatch.setattr(settings, "SMS_URL", f"http://127.0.0.1:{runner.addresses[0][1]}/sms")
+    return runner
 
 
 async def row(key: str) -> Notification:
@@ -249,12 +265,7 @@ async def test_a_permanent_sms_refusal_fails_at_once(
     async def refuse(request: web.Request) -> web.Response:
         return web.json_response({"error": "unknown sender"}, status=400)
 
-    app = web.Application()
-    app.router.add_post("/sms", refuse)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    monkeypatch.setattr(settings, "SMS_URL", f"http://127.0.0.1:{runner.addresses[0][1]}/sms")
+    runner = await sms_endpoint(refuse, monkeypatch)
     try:
         outcome = await run(assigned(world.consultants[0], "sms"), attempt=1)
     finally:
@@ -290,12 +301,12 @@ class WorkerDied(BaseException):
     """Stands in for the process being killed: nothing after it runs, no `except` catches it."""
 
 
-async def test_a_worker_death_mid_send_is_resent_with_the_same_message_id(
+async def test_a_worker_death_after_the_relay_took_the_mail_leaves_one_copy(
     world: StoreWorld, sinks: Sinks, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real_send = notices.send_email
 
-    async def send_then_die(**message: str) -> None:
+    async def send_then_die(**message: Any) -> None:
         await real_send(**message)  # the relay has the message …
         raise WorkerDied  # … but the worker dies before the outcome is recorded
 
@@ -305,20 +316,113 @@ async def test_a_worker_death_mid_send_is_resent_with_the_same_message_id(
     with pytest.raises(WorkerDied):
         await run(request, attempt=1)
     stuck = await row(key)
-    assert (stuck.status, stuck.attempts) == ("sending", 1)
+    assert (stuck.status, stuck.attempts) == ("delivering", 1)  # in doubt: DATA had begun
 
     monkeypatch.setattr(notices, "send_email", real_send)
     outcome = await run(request, attempt=2)  # Temporal's retry after the attempt timed out
 
     assert outcome.status == "sent"
-    mails = sinks.mail_index()
-    assert [m["message_id"] for m in mails] == [message_id_for(key)] * 2  # downstream can dedupe
+    assert [m["message_id"] for m in sinks.mail_index()] == [message_id_for(key)]
+    # The recovery went out with the same Message-ID and the receiving side dropped it.
+    assert [d["message_id"] for d in read_duplicates(sinks.state, "mail")] == [message_id_for(key)]
     done = await row(key)
-    assert (done.status, done.attempts, done.provider_message_id) == (
+    assert (done.status, done.attempts, done.in_doubt_recoveries, done.provider_message_id) == (
         "sent",
         2,
+        1,
         message_id_for(key),
     )
+
+
+async def test_a_worker_death_before_data_is_a_plain_retry(
+    world: StoreWorld, sinks: Sinks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def die_before_data(key: str) -> None:
+        raise WorkerDied  # connected, envelope accepted, DATA never sent
+
+    request = assigned(world.consultants[0], "email")
+    key = notice_key(request)
+    real_mark = notices._mark_delivering
+    monkeypatch.setattr(notices, "_mark_delivering", die_before_data)
+    with pytest.raises(WorkerDied):
+        await run(request, attempt=1)
+    assert (await row(key)).status == "sending"
+    assert sinks.mail_index() == []  # the relay dropped the unfinished transaction
+
+    monkeypatch.setattr(notices, "_mark_delivering", real_mark)
+    assert (await run(request, attempt=2)).status == "sent"
+    assert len(sinks.mail_index()) == 1 and read_duplicates(sinks.state, "mail") == []
+    done = await row(key)
+    assert (done.status, done.attempts, done.in_doubt_recoveries) == ("sent", 2, 0)
+
+
+async def test_an_sms_in_doubt_is_recovered_by_its_idempotency_key(
+    world: StoreWorld, sinks: Sinks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider = notices.provider_from_settings()
+    first_ids: list[str] = []
+
+    class DiesAfterSending:
+        async def send(self, **message: Any) -> str:
+            first_ids.append(await provider.send(**message))
+            raise WorkerDied
+
+    request = assigned(world.consultants[0], "sms")
+    key = notice_key(request)
+    monkeypatch.setattr(notices, "provider_from_settings", DiesAfterSending)
+    with pytest.raises(WorkerDied):
+        await run(request, attempt=1)
+    assert (await row(key)).status == "delivering"
+
+    monkeypatch.setattr(notices, "provider_from_settings", lambda: provider)
+    assert (await run(request, attempt=2)).status == "sent"
+
+    assert [m["idempotency_key"] for m in sinks.sms_log()] == [key]
+    assert [d["id"] for d in read_duplicates(sinks.state, "sms")] == first_ids
+    done = await row(key)
+    assert (done.status, done.in_doubt_recoveries, done.provider_message_id) == (
+        "sent",
+        1,
+        first_ids[0],
+    )
+
+
+async def test_an_answer_lost_to_a_timeout_is_recovered_not_resent(
+    world: StoreWorld, sinks: Sinks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider took the SMS but its answer came too late: the retry must not send again."""
+    release = asyncio.Event()
+
+    async def slow_proxy(request: web.Request) -> web.Response:
+        async with httpx.AsyncClient() as client:
+            answer = await client.post(
+                sinks.sms.url,
+                content=await request.read(),
+                headers={
+                    "Content-Type": "application/json",
+                    "Idempotency-Key": request.headers["Idempotency-Key"],
+                },
+            )
+        if slow:
+            await release.wait()
+        return web.json_response(answer.json(), status=answer.status_code)
+
+    slow = True
+    runner = await sms_endpoint(slow_proxy, monkeypatch)
+    monkeypatch.setattr(settings, "SMS_TIMEOUT_SECONDS", 0.5)
+    request = assigned(world.consultants[0], "sms")
+    key = notice_key(request)
+    try:
+        with pytest.raises(SmsError):
+            await run(request, attempt=1)
+        assert (await row(key)).status == "delivering"
+        slow = False
+        assert (await run(request, attempt=2)).status == "sent"
+    finally:
+        release.set()
+        await runner.cleanup()
+    assert len(sinks.sms_log()) == 1 and len(read_duplicates(sinks.state, "sms")) == 1
+    assert (await row(key)).in_doubt_recoveries == 1
 
 
 async def test_english_recipients_get_english(clean_db: str, sinks: Sinks) -> None:

@@ -20,7 +20,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from notify.email import EmailError, PermanentEmailError, message_id_for, send_email
-from notify.sinks import MailSink, read_mail_index
+from notify.sinks import MailSink, read_duplicates, read_mail_index
 from settings import SmtpSecurity, settings
 
 SUBJECT = "新订单 A-1 已分配给您"
@@ -267,31 +267,103 @@ async def test_implicit_tls(
         await server.wait_closed()
 
 
-async def test_mail_sink_files_every_message_without_dedupe(
+async def test_mail_sink_files_a_message_once_and_logs_a_resent_copy(
     relay_settings: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     sink = MailSink(tmp_path, port=0)
     await sink.start()
     relay_settings.setattr(settings, "SMTP_PORT", sink.port)
     try:
-        for _ in range(2):  # the same message twice: both are kept
+        for message_id in ("<same@o2o>", "<same@o2o>", "<other@o2o>"):
             await send_email(
-                to="c1@o2o.test", subject=SUBJECT, text=TEXT, html=HTML, message_id="<same@o2o>"
+                to="c1@o2o.test", subject=SUBJECT, text=TEXT, html=HTML, message_id=message_id
             )
+        await sink.stop()
+        await sink.start()  # a restarted sink still knows what it has
+        await send_email(
+            to="c1@o2o.test", subject=SUBJECT, text=TEXT, html=HTML, message_id="<other@o2o>"
+        )
     finally:
         await sink.stop()
 
     index = read_mail_index(tmp_path)
     assert [(e["message_id"], e["subject"], e["to"], e["from"]) for e in index] == [
-        ("<same@o2o>", SUBJECT, ["c1@o2o.test"], "dispatch@o2o.test")
-    ] * 2
-    assert len({e["file"] for e in index}) == 2
+        ("<same@o2o>", SUBJECT, ["c1@o2o.test"], "dispatch@o2o.test"),
+        ("<other@o2o>", SUBJECT, ["c1@o2o.test"], "dispatch@o2o.test"),
+    ]
+    assert [d["message_id"] for d in read_duplicates(tmp_path, "mail")] == [
+        "<same@o2o>",
+        "<other@o2o>",
+    ]
+    assert sorted(p.name for p in (tmp_path / "mail").glob("*.eml")) == sorted(
+        e["file"] for e in index
+    )
     for entry in index:
         assert re.fullmatch(r"\d{8}T\d{6}\.\d{6}Z-\d+\.eml", entry["file"])
         stored = message_from_bytes(
             (tmp_path / "mail" / entry["file"]).read_bytes(), policy=default_policy
         )
         assert isinstance(stored, EmailMessage)
-        assert stored["Message-ID"] == "<same@o2o>"
+        assert stored["Message-ID"] == entry["message_id"]
         body = stored.get_body(preferencelist=("plain",))
         assert body is not None and body.get_content().replace("\r\n", "\n") == TEXT
+
+
+async def failed_send_with_hook() -> tuple[EmailError, list[str]]:
+    """A send expected to fail, and whether its `before_data` hook ran."""
+    calls: list[str] = []
+
+    async def before_data() -> None:
+        calls.append("before DATA")
+
+    with pytest.raises(EmailError) as raised:
+        await send_email(
+            to="c1@o2o.test",
+            subject=SUBJECT,
+            text=TEXT,
+            html=HTML,
+            message_id="<x@o2o>",
+            before_data=before_data,
+        )
+    return raised.value, calls
+
+
+class StallAtData(Recorder):
+    """Takes the whole message, then never answers the final dot: the client cannot know."""
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        await super().handle_DATA(server, session, envelope)
+        await asyncio.sleep(3600)
+        return "250 never said"
+
+
+class RefuseAtData(Recorder):
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        return "451 4.3.0 try again later"
+
+
+@pytest.mark.parametrize(
+    ("handler", "in_doubt"),
+    [(StallAtData(), True), (RefuseAtData(), False)],
+    ids=["no-answer-to-data", "data-refused"],
+)
+async def test_only_a_failure_after_data_began_is_in_doubt(
+    relay_settings: pytest.MonkeyPatch, handler: Recorder, in_doubt: bool
+) -> None:
+    server = await serve(handler)
+    relay_settings.setattr(settings, "SMTP_PORT", port_of(server))
+    relay_settings.setattr(settings, "SMTP_TIMEOUT_SECONDS", 0.5)
+    try:
+        error, calls = await failed_send_with_hook()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert error.in_doubt is in_doubt
+    assert calls == ["before DATA"]
+    assert not isinstance(error, PermanentEmailError)
+
+
+async def test_nothing_is_in_doubt_before_data(relay_settings: pytest.MonkeyPatch) -> None:
+    relay_settings.setattr(settings, "SMTP_PORT", closed_port())
+    error, calls = await failed_send_with_hook()
+    assert error.in_doubt is False and calls == []

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from notify.sinks import SmsSink, read_sms_log
+from notify.sinks import SmsSink, read_duplicates, read_sms_log
 from notify.sms import (
     TWILIO_API_BASE,
     PermanentSmsError,
@@ -36,15 +39,41 @@ class FakeTwilio:
     """Speaks the Messages API as Twilio documents it, and checks every request it gets."""
 
     requests: list[dict[str, str]] = field(default_factory=list)
+    listings: list[dict[str, str]] = field(default_factory=list)  # GET query strings
+    sent: list[dict[str, Any]] = field(default_factory=list)  # message resources, oldest first
     fail_with: int | None = None  # answer this status instead (after the checks)
     url: str = ""
 
-    async def messages(self, request: web.Request) -> web.Response:
+    @staticmethod
+    def _refusal(request: web.Request) -> web.Response | None:
         if request.match_info["account"] != ACCOUNT:
             return _twilio_error(404, 20404, "The requested resource was not found")
         expected = "Basic " + base64.b64encode(f"{ACCOUNT}:{TOKEN}".encode()).decode()
         if request.headers.get("Authorization") != expected:
             return _twilio_error(401, 20003, "Authenticate")
+        return None
+
+    async def listing(self, request: web.Request) -> web.Response:
+        """GET Messages.json: newest first, filtered by To, PageSize per page (max 1000)."""
+        if (refusal := self._refusal(request)) is not None:
+            return refusal
+        query = dict(request.query)
+        self.listings.append(query)
+        size = int(query.get("PageSize", "50"))
+        found = [m for m in reversed(self.sent) if m["to"] == query.get("To", m["to"])]
+        return web.json_response(
+            {
+                "messages": found[:size],
+                "page": 0,
+                "page_size": size,
+                "next_page_uri": None,
+                "uri": str(request.rel_url),
+            }
+        )
+
+    async def messages(self, request: web.Request) -> web.Response:
+        if (refusal := self._refusal(request)) is not None:
+            return refusal
         if request.content_type != "application/x-www-form-urlencoded":
             return _twilio_error(400, 21609, "form-encoded body expected")
         form = {key: str(value) for key, value in (await request.post()).items()}
@@ -56,20 +85,21 @@ class FakeTwilio:
         if self.fail_with:
             return _twilio_error(self.fail_with, 20500, "An internal server error has occurred")
         sid = f"SM{len(self.requests):032x}"
-        return web.json_response(
-            {
-                "sid": sid,
-                "account_sid": ACCOUNT,
-                "to": form["To"],
-                "from": form.get("From"),
-                "messaging_service_sid": form.get("MessagingServiceSid"),
-                "body": form["Body"],
-                "status": "queued",
-                "num_segments": "1",
-                "uri": f"/2010-04-01/Accounts/{ACCOUNT}/Messages/{sid}.json",
-            },
-            status=201,
-        )
+        message = {
+            "sid": sid,
+            "account_sid": ACCOUNT,
+            "to": form["To"],
+            "from": form.get("From"),
+            "messaging_service_sid": form.get("MessagingServiceSid"),
+            "body": form["Body"],
+            "status": "queued",
+            "num_segments": "1",
+            "date_created": format_datetime(datetime.now(UTC), usegmt=True),
+            "date_sent": None,
+            "uri": f"/2010-04-01/Accounts/{ACCOUNT}/Messages/{sid}.json",
+        }
+        self.sent.append(message)
+        return web.json_response(message, status=201)
 
 
 def _twilio_error(status: int, code: int, message: str) -> web.Response:
@@ -96,6 +126,7 @@ async def twilio() -> AsyncIterator[FakeTwilio]:
     fake = FakeTwilio()
     app = web.Application()
     app.router.add_post("/2010-04-01/Accounts/{account}/Messages.json", fake.messages)
+    app.router.add_get("/2010-04-01/Accounts/{account}/Messages.json", fake.listing)
     runner, fake.url = await _serve(app)
     yield fake
     await runner.cleanup()
@@ -166,30 +197,105 @@ async def test_unreachable_provider_is_retryable() -> None:
         await provider.send(to="+8613800138000", text=TEXT, idempotency_key="k")
     assert not isinstance(caught.value, PermanentSmsError)
     assert caught.value.status is None
+    assert caught.value.in_doubt is False  # never connected: certainly not sent
 
 
-async def test_webhook_against_the_sink_records_every_message(
+async def test_a_provider_that_takes_the_request_but_never_answers_leaves_it_in_doubt() -> None:
+    received: list[dict[str, Any]] = []
+    release = asyncio.Event()
+
+    async def take_and_stall(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        await release.wait()  # long past the client's timeout
+        return web.json_response({"id": "too late"})
+
+    app = web.Application()
+    app.router.add_post("/sms", take_and_stall)
+    runner, url = await _serve(app)
+    try:
+        provider = WebhookProvider(f"{url}/sms", timeout=0.5)
+        with pytest.raises(SmsError) as caught:
+            await provider.send(to="+8613800138000", text=TEXT, idempotency_key="k")
+    finally:
+        release.set()
+        await runner.cleanup()
+    assert caught.value.in_doubt is True and "ReadTimeout" in str(caught.value)
+    assert [r["idempotency_key"] for r in received] == ["k"]
+
+
+async def test_twilio_recover_finds_the_message_it_already_has(twilio: FakeTwilio) -> None:
+    provider = TwilioProvider(ACCOUNT, TOKEN, SENDER, base_url=twilio.url)
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    sid = await provider.send(to="+8613800138000", text=TEXT, idempotency_key="k")
+    await provider.send(to="+8613800138001", text=TEXT, idempotency_key="other phone")
+
+    assert await provider.recover(to="+8613800138000", text=TEXT, idempotency_key="k", since=since)
+    assert await provider.find(to="+8613800138000", text=TEXT, since=since) == sid
+    assert len(twilio.requests) == 2  # recovering sent nothing
+    assert twilio.listings[0] == {"To": "+8613800138000", "PageSize": "50"}
+
+
+async def test_twilio_recover_sends_what_twilio_does_not_have(twilio: FakeTwilio) -> None:
+    provider = TwilioProvider(ACCOUNT, TOKEN, SENDER, base_url=twilio.url)
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    await provider.send(to="+8613800138000", text="another notice", idempotency_key="k0")
+    twilio.sent.append(  # the same text a day ago: another event, not this send
+        {
+            "sid": "SM-yesterday",
+            "to": "+8613800138000",
+            "body": TEXT,
+            "date_created": format_datetime(yesterday, usegmt=True),
+        }
+    )
+
+    sid = await provider.recover(
+        to="+8613800138000",
+        text=TEXT,
+        idempotency_key="k",
+        since=datetime.now(UTC) - timedelta(seconds=1),
+    )
+    assert sid == f"SM{2:032x}"
+    assert [r["Body"] for r in twilio.requests] == ["another notice", TEXT]
+
+
+async def test_webhook_against_the_sink_keeps_one_copy_per_key(
     sink: SmsSink, tmp_path: Path
 ) -> None:
     provider = WebhookProvider(sink.url, sender="O2O")
     first = await provider.send(
         to="+8613800138000", text=TEXT, idempotency_key="A-1:1:7:sms:assigned"
     )
-    second = await provider.send(
-        to="+8613800138000", text=TEXT, idempotency_key="A-1:1:7:sms:assigned"
+    again = await provider.recover(
+        to="+8613800138000",
+        text=TEXT,
+        idempotency_key="A-1:1:7:sms:assigned",
+        since=datetime.now(UTC),
+    )
+    other = await provider.send(
+        to="+8613800138000", text=TEXT, idempotency_key="A-1:2:7:sms:assigned"
     )
 
-    assert first.startswith("sink-") and second.startswith("sink-") and first != second
+    assert first.startswith("sink-") and again == first and other not in (first, again)
     log = read_sms_log(tmp_path)
     assert [(e["to"], e["text"], e["sender"], e["idempotency_key"], e["id"]) for e in log] == [
         ("+8613800138000", TEXT, "O2O", "A-1:1:7:sms:assigned", first),
-        ("+8613800138000", TEXT, "O2O", "A-1:1:7:sms:assigned", second),
+        ("+8613800138000", TEXT, "O2O", "A-1:2:7:sms:assigned", other),
     ]
+    dropped = read_duplicates(tmp_path, "sms")
+    assert [(d["idempotency_key"], d["id"]) for d in dropped] == [("A-1:1:7:sms:assigned", first)]
     async with httpx.AsyncClient() as client:
         listed = (await client.get(sink.url)).json()
         only = (await client.get(sink.url, params={"to": "+10000000000"})).json()
-    assert [e["id"] for e in listed] == [first, second]
+    assert [e["id"] for e in listed] == [first, other]
     assert only == []
+
+    await sink.stop()
+    await sink.start()  # a restarted sink still knows the keys it has
+    assert (
+        await provider.send(to="+8613800138000", text=TEXT, idempotency_key="A-1:2:7:sms:assigned")
+        == other
+    )
+    assert len(read_sms_log(tmp_path)) == 2
 
 
 async def test_sink_page_shows_messages_escaped_and_refuses_bad_posts(
