@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     SMS_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0)
     SMS_SINK_PORT: int = Field(default=8026, ge=1, le=65535)
 
+    # Worker: workflows kept in memory; keep it above the orders open at once.
+    WORKER_MAX_CACHED_WORKFLOWS: int = Field(default=12_000, ge=0, le=1_000_000)
+
     # Notices: how often a failed send is tried before it is recorded as failed. With the
     # retry policy's 2 s doubling to 60 s, 12 tries ride out a relay outage of about 7 minutes.
     NOTICE_MAX_ATTEMPTS: int = Field(default=12, ge=1, le=50)
