@@ -191,7 +191,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             rows = await db.fetch(
                 "SELECT (SELECT count(DISTINCT order_id) FROM assignment WHERE order_id LIKE %s),"
                 " (SELECT count(*) FROM notification WHERE order_id LIKE %s"
-                "  AND status IN ('pending', 'sending'))",
+                "  AND status IN ('pending', 'sending', 'delivering'))",
                 (prefix + "-%", prefix + "-%"),
                 tries=1,
             )
@@ -210,7 +210,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             assert db is not None
             rows = await db.fetch(
                 "SELECT count(*) FROM notification WHERE order_id LIKE %s"
-                " AND status IN ('pending', 'sending')",
+                " AND status IN ('pending', 'sending', 'delivering')",
                 (prefix + "-%",),
                 tries=1,
             )
