@@ -1,8 +1,11 @@
 """Recorded histories of each workflow type replay against the current code.
 
-The JSON files beside this test are real histories, recorded from the scenarios in
-test_durability.py (`make record-histories`). A change to workflow logic that would break a
-running order fails here; such a change must be guarded with `workflow.patched`.
+The JSON files in histories/ are real histories, recorded from the scenarios in
+test_durability.py and test_preferred_consultant.py (`make record-histories`). A change to
+workflow logic that would break a running order fails here; such a change must be guarded
+with `workflow.patched`. When one is, the histories recorded before it move to a folder named
+after the patch (they are the orders still running on the old branch) and the scenarios are
+recorded again: both generations must replay.
 """
 
 from __future__ import annotations
@@ -19,18 +22,26 @@ from workflows.contracts import OrderInput, OrderView
 from workflows.dispatch import ORDER_WORKFLOWS, OrderDispatch
 
 HISTORIES = Path(__file__).parent / "histories"
-RECORDED = {
+SCENARIOS = {
     "new_order": "NewOrderWorkflow",
     "unassigned_order": "UnassignedOrderWorkflow",
     "assigned_unprocessed_order": "AssignedUnprocessedOrderWorkflow",
     # Recorded after the "preferred-consultant" patch: its marker and the wish's wait.
     "new_order_preferred_consultant": "NewOrderWorkflow",
 }
+# Current code, then each patch's predecessors: lookups as regular activities.
+GENERATIONS = ("", "before-local-lookups/")
+RECORDED = {f"{g}{name}": kind for g in GENERATIONS for name, kind in SCENARIOS.items()}
 
 
 def load(name: str) -> WorkflowHistory:
     path = HISTORIES / f"{name}.json"
     return WorkflowHistory.from_json(f"recorded-{name}", path.read_text())
+
+
+def test_every_recorded_history_is_replayed() -> None:
+    on_disk = {str(p.relative_to(HISTORIES).with_suffix("")) for p in HISTORIES.rglob("*.json")}
+    assert on_disk == set(RECORDED)
 
 
 @pytest.mark.parametrize("name", sorted(RECORDED))
@@ -59,3 +70,19 @@ async def test_an_unguarded_change_is_caught_as_nondeterministic() -> None:
         await Replayer(workflows=[NewOrderWorkflowWithAnUnguardedChange]).replay_workflow(
             load("new_order")
         )
+
+
+@pytest.mark.parametrize(
+    ("name", "local"), [("new_order", True), ("before-local-lookups/new_order", False)]
+)
+def test_lookups_are_local_activities_since_the_patch(name: str, local: bool) -> None:
+    events = load(name).events
+    regular = {
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    }
+    markers = [e for e in events if e.HasField("marker_recorded_event_attributes")]
+    assert ("load_rule" in regular) is not local
+    assert "route_order" in regular and "assign_order" in regular  # writes stay regular
+    assert bool(markers) is local

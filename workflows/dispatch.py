@@ -51,6 +51,8 @@ NOTICE_TIMEOUT = timedelta(seconds=60)
 NOTICE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=60)
 )
+# Read-only lookups run as local activities (see OrderDispatch._lookup).
+LOCAL_LOOKUPS = "local-lookups"
 # With no duty slot ahead at all, look again this often (the roster signal wakes us sooner).
 ROSTER_RECHECK = timedelta(hours=6)
 
@@ -100,7 +102,7 @@ class OrderDispatch:
         while not self.state.completed:
             if self._history_is_long():
                 await self._continue_as_new()
-            self.rule = await self._step(
+            self.rule = await self._lookup(
                 acts.load_rule, self.order.type, summary="read allocation rule"
             )
             if self.state.assignment is None and not await self._assign_next(self.rule):
@@ -189,7 +191,7 @@ class OrderDispatch:
         assert self.state.routed is not None and self.state.routed.preferred_staff_id
         wanted = self.state.routed.preferred_staff_id
         summary = f"is preferred consultant {wanted} free"
-        status = await self._step(
+        status = await self._lookup(
             acts.consultant_available, wanted, workflow.now(), summary=summary
         )
         starts = status.next_duty_start
@@ -213,7 +215,7 @@ class OrderDispatch:
             )
             if self._requested is not None:
                 return None
-            status = await self._step(
+            status = await self._lookup(
                 acts.consultant_available, wanted, workflow.now(), summary=summary
             )
         if status.available:
@@ -303,7 +305,7 @@ class OrderDispatch:
         self.state.waits += 1
         self._waiting = True
         now = workflow.now()
-        next_start = await self._step(
+        next_start = await self._lookup(
             acts.next_duty_start, self._store_id(), now, summary="find next duty window"
         )
         await self._record(
@@ -341,7 +343,7 @@ class OrderDispatch:
             staff_id=self.order.assignee_id,
             reason="assigned in the previous system",
         )
-        self.rule = await self._step(
+        self.rule = await self._lookup(
             acts.load_rule, self.order.type, summary="read allocation rule"
         )
         if await self._assign_next(self.rule) and self.state.assignment is not None:
@@ -425,7 +427,7 @@ class OrderDispatch:
     async def reassign(self, action: ManagerAction) -> OrderView:
         """A manager names the next assignee (an active consultant of the order's store)."""
         assert action.staff_id is not None
-        await self._step(
+        await self._lookup(
             acts.check_staff_in_store,
             StaffCheck(staff_id=action.staff_id, store_id=self._store_id()),
             summary=f"check staff {action.staff_id} belongs to the store",
@@ -532,6 +534,22 @@ class OrderDispatch:
         )
         return result
 
+    async def _lookup(self, activity: Callable[..., Awaitable[T]], *args: Any, summary: str) -> T:
+        """A read-only database step. Since the "local-lookups" patch it runs as a local
+        activity: in the worker, recorded as a marker, no trip through the server's task
+        queues (two of those fewer per reassignment). Orders started before keep the
+        regular activity, so their histories replay unchanged."""
+        if not workflow.patched(LOCAL_LOOKUPS):
+            return await self._step(activity, *args, summary=summary)
+        result: T = await workflow.execute_local_activity(
+            activity,
+            args=list(args),
+            summary=summary,
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        return result
+
     async def _record(self, kind: str, *, at: datetime | None = None, **fields: Any) -> None:
         """Bring the database projection in step with a transition of this order."""
         transition = Transition(
@@ -543,7 +561,7 @@ class OrderDispatch:
             )
 
     async def _contacts(self) -> StoreContacts:
-        return await self._step(
+        return await self._lookup(
             acts.store_contacts, self._store_id(), summary="look up manager and admins"
         )
 
