@@ -12,8 +12,8 @@ from sqlmodel import select
 
 from models import Customer, Role
 from models.db import session
+from tests.api_helpers import admin, api_client, bearer, make_token
 from tests.routing_factories import Country, add_record, make_country, make_customer
-from tests.staff_helpers import admin, api_client, bearer, make_token
 
 CUSTOMERS = "/api/v1/customers"
 

@@ -13,9 +13,9 @@ from temporalio.client import Client
 from models import Staff
 from models.db import session
 from settings import settings
+from tests.api_helpers import admin, api_client
 from tests.conftest import Dispatch, eventually, free_port
 from tests.factories import make_store_world
-from tests.staff_helpers import admin, api_client
 
 V1 = "/api/v1"
 

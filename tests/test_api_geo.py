@@ -18,8 +18,8 @@ from netaddr import IPSet
 
 from api.app import create_app
 from settings import settings
+from tests.api_helpers import admin
 from tests.routing_factories import IPS, Country, domain, make_country
-from tests.staff_helpers import admin
 
 ROOT = settings.ROOT_DOMAIN
 TRUSTED_PEER = ("127.0.0.1", 40000)

@@ -23,9 +23,9 @@ from models import ApiToken, Order, OrderEvent, Role
 from models.base import utcnow
 from models.db import session
 from settings import settings
+from tests.api_helpers import admin, bearer
 from tests.conftest import Dispatch, eventually
 from tests.factories import StoreWorld, make_store_world
-from tests.staff_helpers import admin, bearer
 
 ORDERS = "/api/v1/orders"
 

@@ -14,9 +14,9 @@ from api.deps import hash_token
 from models import DEFAULT_CHANNELS, ApiToken, Role
 from models.db import session
 from settings import settings
+from tests.api_helpers import admin, api_client
 from tests.conftest import Dispatch, eventually
 from tests.factories import make_store_world
-from tests.staff_helpers import admin, api_client
 
 RULES = "/api/v1/rules"
 TYPES = ["new", "unassigned", "assigned_unprocessed"]

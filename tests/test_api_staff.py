@@ -15,9 +15,7 @@ from sqlmodel import select
 from models import ApiToken, Order, Role, Staff
 from models.db import session
 from settings import settings
-from tests.conftest import Dispatch, eventually
-from tests.factories import make_store_world
-from tests.staff_helpers import (
+from tests.api_helpers import (
     V1,
     NoTemporal,
     add_patterns,
@@ -29,6 +27,8 @@ from tests.staff_helpers import (
     make_token,
     slots_of,
 )
+from tests.conftest import Dispatch, eventually
+from tests.factories import make_store_world
 from tests.test_order_workflow import new_order, set_rule, start, wait_for_round
 from workflows.roster import LeaveStartWorkflow, leave_workflow_id
 

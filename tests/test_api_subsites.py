@@ -11,8 +11,8 @@ import pytest
 from models import Role, Staff, SubSiteAdmin
 from models.db import session
 from settings import settings
+from tests.api_helpers import admin, api_client, bearer, make_token
 from tests.routing_factories import Country, domain, make_country
-from tests.staff_helpers import admin, api_client, bearer, make_token
 
 SUBSITES = "/api/v1/subsites"
 ROOT = settings.ROOT_DOMAIN

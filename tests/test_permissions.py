@@ -29,9 +29,9 @@ from models import ApiToken, OrderType, Role, Staff, Store, SubSiteAdmin
 from models.base import utcnow
 from models.db import database_url, session
 from settings import settings
+from tests.api_helpers import V1, add_slot, api_client, make_token
 from tests.conftest import eventually
 from tests.factories import StoreWorld, make_store_world
-from tests.staff_helpers import V1, add_slot, api_client, make_token
 from tests.test_order_workflow import set_rule, wait_for_round
 from worker import build_worker
 from workflows import search_attributes

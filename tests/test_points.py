@@ -19,9 +19,9 @@ from dispatch.selection import select as select_staff
 from models import PointsEntry, Role
 from models.db import session
 from settings import settings
+from tests.api_helpers import V1, NoTemporal, admin, api_client, bearer, make_token
 from tests.conftest import Dispatch, eventually
 from tests.factories import make_store_world
-from tests.staff_helpers import V1, NoTemporal, admin, api_client, bearer, make_token
 from tests.test_order_workflow import new_order, set_rule, start, wait_for_round
 from workflows.contracts import StaffAction
 from workflows.dispatch import OrderDispatch

@@ -18,9 +18,7 @@ from activities.roster import RollRequest, roll_roster
 from models import DutySlot, Order
 from models.db import engine, session
 from settings import settings
-from tests.conftest import Dispatch, eventually
-from tests.factories import make_store_world
-from tests.staff_helpers import (
+from tests.api_helpers import (
     V1,
     NoTemporal,
     add_patterns,
@@ -31,6 +29,8 @@ from tests.staff_helpers import (
     set_timezone,
     slots_of,
 )
+from tests.conftest import Dispatch, eventually
+from tests.factories import make_store_world
 from tests.test_order_workflow import new_order, set_rule, start, wait_for_round
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

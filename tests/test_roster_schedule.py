@@ -22,9 +22,9 @@ from devstack.binaries import wheel_binary
 from models import Order
 from models.db import session
 from settings import settings
+from tests.api_helpers import add_patterns, assignments_of, slots_of
 from tests.conftest import Dispatch, eventually
 from tests.factories import make_store_world
-from tests.staff_helpers import add_patterns, assignments_of, slots_of
 from tests.test_order_workflow import new_order, set_rule, start, wait_for_round
 from workflows.roster import RosterMaintenanceWorkflow
 

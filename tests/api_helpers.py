@@ -1,5 +1,5 @@
-"""Helpers shared by the staff, points, roster and permission tests: the app over ASGI, tokens,
-duty patterns and rows read back."""
+"""Helpers shared by the API tests: the app over ASGI (with or without Temporal), bearer
+tokens for the admin and for made-up principals, duty patterns and rows read back."""
 
 from __future__ import annotations
 
