@@ -33,6 +33,7 @@ from activities.notices import send_notice
 from activities.orders import ORDER_ACTIVITIES
 from activities.roster import ROSTER_ACTIVITIES, ROSTER_DAYS
 from models.db import migrate
+from notify.sms import close_clients as close_sms_clients
 from settings import settings
 from workflows.dispatch import ORDER_WORKFLOWS
 from workflows.roster import ROSTER_WORKFLOWS, RosterMaintenanceInput, RosterMaintenanceWorkflow
@@ -113,9 +114,12 @@ async def main(client: Client | None = None, stop: asyncio.Event | None = None) 
     client = client or await connect()
     created = await ensure_roster_schedule(client)
     print(f"schedule {ROSTER_SCHEDULE_ID!r} " + ("created" if created else "already there"))
-    async with build_worker(client):
-        print(f"worker polling {settings.TEMPORAL_TASK_QUEUE!r} on {settings.TEMPORAL_ADDRESS}")
-        await (stop or asyncio.Event()).wait()
+    try:
+        async with build_worker(client):
+            print(f"worker polling {settings.TEMPORAL_TASK_QUEUE!r} on {settings.TEMPORAL_ADDRESS}")
+            await (stop or asyncio.Event()).wait()
+    finally:
+        await close_sms_clients()
 
 
 if __name__ == "__main__":

@@ -120,7 +120,10 @@ async def _mark_delivering(key: str) -> None:
     async with session() as db:
         await db.exec(
             update(Notification)
-            .where(col(Notification.idempotency_key) == key)
+            .where(
+                col(Notification.idempotency_key) == key,
+                col(Notification.status) == NoticeStatus.SENDING.value,  # never a settled row
+            )
             .values(status=NoticeStatus.DELIVERING.value)
         )
         await db.commit()
@@ -157,9 +160,20 @@ async def _deliver(
 async def _finish(
     key: str, status: NoticeStatus, *, error: str = "", provider_id: str = ""
 ) -> NoticeOutcome:
-    """Record the outcome of this attempt on the row."""
+    """Record the outcome of this attempt on the row.
+
+    An attempt that overran its timeout may finish after a later one: it never undoes a
+    settled row (a `sent` stays sent; only a `sent` may overwrite a `failed`).
+    """
     async with session() as db:
-        row = (await db.exec(select(Notification).where(Notification.idempotency_key == key))).one()
+        query = select(Notification).where(Notification.idempotency_key == key).with_for_update()
+        row = (await db.exec(query)).one()
+        settled = row.status == NoticeStatus.SENT or (
+            row.status in FINAL and status is not NoticeStatus.SENT
+        )
+        if settled:
+            await db.commit()
+            return NoticeOutcome(key, row.status, f"already {row.status}")
         row.status = status.value
         if error:
             row.last_error = _clip(error, 1000)

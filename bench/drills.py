@@ -270,6 +270,9 @@ def clean(result: dict[str, Any]) -> bool:
         or result["notices_duplicated"]
         or result["notices_failed"]
         or result["notices_sent_not_received"]
+        # The sinks drop copies, so a blind re-send shows only here: more copies dropped
+        # than recoveries means something sent again without recovering first.
+        or result["resends_dropped_by_receiver"] > result["in_doubt_recoveries"]
     )
 
 

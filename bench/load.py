@@ -364,7 +364,7 @@ async def run_load(
     while time.monotonic() < settle:
         rows = await db.fetch(
             "SELECT count(*) FROM notification WHERE order_id LIKE %s"
-            " AND status IN ('pending', 'sending')",
+            " AND status IN ('pending', 'sending', 'delivering')",
             (prefix + "-%",),
         )
         if int(rows[0][0]) == 0:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
@@ -37,7 +37,7 @@ from settings import Settings, SmsProviderKind, settings
 
 TWILIO_API_BASE = "https://api.twilio.com"
 PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 422})
-RECOVER_PAGE_SIZE = 50
+RECOVER_PAGE_SIZE = 200  # newest first; a busy manager's phone gets many
 CLOCK_SKEW = timedelta(minutes=5)  # our clock against the provider's date_created
 
 
@@ -91,6 +91,13 @@ def _check(response: httpx.Response, provider: str) -> Any:
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
     weakref.WeakKeyDictionary()
 )
+
+
+async def close_clients() -> None:
+    """Close this loop's pooled client (on worker shutdown)."""
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
 
 
 def _client() -> httpx.AsyncClient:
@@ -247,6 +254,8 @@ class TwilioProvider:
                 created = parsedate_to_datetime(str(message.get("date_created")))
             except (TypeError, ValueError):
                 continue
+            if created.tzinfo is None:  # "-0000": UTC with no zone said
+                created = created.replace(tzinfo=UTC)
             if created >= earliest and message.get("sid"):
                 return str(message["sid"])
         return None

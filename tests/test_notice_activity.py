@@ -24,6 +24,7 @@ import activities.notices as notices
 from activities.notices import NoticeOutcome, NoticeRequest, notice_key, send_notice
 from models import Notification, Order, OrderType, Staff
 from models.db import session
+from models.notifications import NoticeStatus
 from notify.email import EmailError, message_id_for
 from notify.log import notification_log
 from notify.sinks import MailSink, SmsSink, read_duplicates, read_mail_index, read_sms_log
@@ -484,3 +485,19 @@ async def test_a_malformed_request_is_not_retried(world: StoreWorld, sinks: Sink
     with pytest.raises(ApplicationError) as caught:
         await run(request)
     assert caught.value.non_retryable
+
+
+async def test_a_late_attempt_never_undoes_a_settled_notice(
+    world: StoreWorld, sinks: Sinks
+) -> None:
+    """An attempt that overran its timeout may report after a later attempt sent the notice."""
+    request = assigned(world.consultants[0], "email")
+    key = notice_key(request)
+    assert (await run(request)).status == "sent"
+
+    await notices._mark_delivering(key)  # the stale attempt reaches DATA …
+    stale = await notices._finish(key, NoticeStatus.PENDING, error="attempt 1: cut off")
+
+    assert stale.status == "sent" and stale.detail == "already sent"
+    done = await row(key)
+    assert (done.status, done.last_error) == ("sent", "")

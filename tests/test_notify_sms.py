@@ -231,8 +231,17 @@ async def test_twilio_recover_finds_the_message_it_already_has(twilio: FakeTwili
 
     assert await provider.recover(to="+8613800138000", text=TEXT, idempotency_key="k", since=since)
     assert await provider.find(to="+8613800138000", text=TEXT, since=since) == sid
+    twilio.sent.append(  # a date with "-0000" (no zone said) is read as UTC
+        {
+            "sid": "SM-zone-less",
+            "to": "+8613800138002",
+            "body": TEXT,
+            "date_created": datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S -0000"),
+        }
+    )
+    assert await provider.find(to="+8613800138002", text=TEXT, since=since) == "SM-zone-less"
     assert len(twilio.requests) == 2  # recovering sent nothing
-    assert twilio.listings[0] == {"To": "+8613800138000", "PageSize": "50"}
+    assert twilio.listings[0] == {"To": "+8613800138000", "PageSize": "200"}
 
 
 async def test_twilio_recover_sends_what_twilio_does_not_have(twilio: FakeTwilio) -> None:

@@ -535,10 +535,12 @@ class OrderDispatch:
         return result
 
     async def _lookup(self, activity: Callable[..., Awaitable[T]], *args: Any, summary: str) -> T:
-        """A read-only database step. Since the "local-lookups" patch it runs as a local
-        activity: in the worker, recorded as a marker, no trip through the server's task
-        queues (two of those fewer per reassignment). Orders started before keep the
-        regular activity, so their histories replay unchanged."""
+        """A database read (load_rule may also insert the default rule, idempotently).
+
+        Since the "local-lookups" patch it runs as a local activity: in the worker, recorded
+        as a marker, no trip through the server's task queues (two of those fewer per
+        reassignment). Orders started before keep the regular activity, so their histories
+        replay unchanged."""
         if not workflow.patched(LOCAL_LOOKUPS):
             return await self._step(activity, *args, summary=summary)
         result: T = await workflow.execute_local_activity(

@@ -22,6 +22,9 @@ NEW = "status IN ('pending', 'sending', 'delivering', 'sent', 'failed', 'skipped
 def upgrade() -> None:
     op.drop_constraint("status_allowed", "notification", type_="check")
     op.create_check_constraint("status_allowed", "notification", NEW)
+    # Before this revision `sending` also covered the hand-over itself: a row left there may
+    # have gone out, so the next attempt must recover it rather than send blind.
+    op.execute("UPDATE notification SET status = 'delivering' WHERE status = 'sending'")
     op.add_column(
         "notification",
         sa.Column("in_doubt_recoveries", sa.Integer(), server_default="0", nullable=False),
