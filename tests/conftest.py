@@ -178,3 +178,27 @@ async def dispatch(
     queue = f"test-{uuid.uuid4().hex[:8]}"
     async with build_worker(time_skipping_env.client, task_queue=queue):
         yield Dispatch(time_skipping_env, time_skipping_env.client, queue, sinks)
+
+
+# ------------------------------------------------------------------ the HTTP API in-process
+
+
+@pytest.fixture
+async def api(dispatch: Dispatch, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
+    """The API wired to the test worker: orders POSTed here run on `dispatch`'s task queue.
+    (Test files whose requests never reach Temporal define a plainer `api` of their own.)"""
+    from settings import settings
+    from tests.api_helpers import api_client
+
+    monkeypatch.setattr(settings, "TEMPORAL_TASK_QUEUE", dispatch.task_queue)
+    async with api_client(dispatch.client) as client:
+        yield client
+
+
+@pytest.fixture
+async def offline_api(clean_db: str) -> AsyncIterator[Any]:
+    """The API with a real database but no Temporal: for requests refused at the edge."""
+    from tests.api_helpers import NoTemporal, api_client
+
+    async with api_client(NoTemporal()) as client:
+        yield client

@@ -12,9 +12,8 @@ from temporalio.client import Client
 
 from models import Staff
 from models.db import session
-from settings import settings
 from tests.api_helpers import admin, api_client
-from tests.conftest import Dispatch, eventually, free_port
+from tests.conftest import eventually, free_port
 from tests.factories import make_store_world
 
 V1 = "/api/v1"
@@ -24,15 +23,6 @@ V1 = "/api/v1"
 async def directory_api(clean_db: str) -> AsyncIterator[httpx.AsyncClient]:
     """The API on the real database; the directory lists never need Temporal."""
     async with api_client() as client:
-        yield client
-
-
-@pytest.fixture
-async def api(
-    dispatch: Dispatch, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[httpx.AsyncClient]:
-    monkeypatch.setattr(settings, "TEMPORAL_TASK_QUEUE", dispatch.task_queue)
-    async with api_client(dispatch.client) as client:
         yield client
 
 

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlmodel import func, select
 
-from api.app import create_app
 from api.deps import hash_token
 from models import ApiToken, Order, OrderEvent, Role
 from models.base import utcnow
@@ -28,40 +25,6 @@ from tests.conftest import Dispatch, eventually
 from tests.factories import StoreWorld, make_store_world
 
 ORDERS = "/api/v1/orders"
-
-
-def client_for(app: FastAPI) -> httpx.AsyncClient:
-    # App errors come back as 500 responses, so a failing test shows the status it got.
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    return httpx.AsyncClient(transport=transport, base_url="http://test")
-
-
-class NoTemporal:
-    """Stands in for the Temporal client where a request must be refused before using it."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"the request reached Temporal (client.{name})")
-
-
-@pytest.fixture
-async def api(
-    dispatch: Dispatch, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The API wired to the test worker: orders POSTed here run on `dispatch`'s task queue."""
-    monkeypatch.setattr(settings, "TEMPORAL_TASK_QUEUE", dispatch.task_queue)
-    app = create_app()
-    app.state.temporal = dispatch.client
-    async with client_for(app) as client:
-        yield client
-
-
-@pytest.fixture
-async def offline_api(clean_db: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The API with a real database but no Temporal: for requests refused at the edge."""
-    app = create_app()
-    app.state.temporal = NoTemporal()
-    async with client_for(app) as client:
-        yield client
 
 
 def order_body(world: StoreWorld, **overrides: Any) -> dict[str, Any]:

@@ -13,7 +13,6 @@ import pytest
 from api.deps import hash_token
 from models import DEFAULT_CHANNELS, ApiToken, Role
 from models.db import session
-from settings import settings
 from tests.api_helpers import admin, api_client
 from tests.conftest import Dispatch, eventually
 from tests.factories import make_store_world
@@ -191,15 +190,6 @@ async def test_staff_token_cannot_change_rules(rules_api: httpx.AsyncClient) -> 
 
 
 # ------------------------------------------------------------------ a running order
-
-
-@pytest.fixture
-async def api(
-    dispatch: Dispatch, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[httpx.AsyncClient]:
-    monkeypatch.setattr(settings, "TEMPORAL_TASK_QUEUE", dispatch.task_queue)
-    async with api_client(dispatch.client) as client:
-        yield client
 
 
 async def test_rule_change_takes_effect_at_the_next_round(

@@ -4,7 +4,6 @@ reason in each order's story."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,13 +13,10 @@ from sqlmodel import select
 
 from models import ApiToken, Order, Role, Staff
 from models.db import session
-from settings import settings
 from tests.api_helpers import (
     V1,
-    NoTemporal,
     add_patterns,
     admin,
-    api_client,
     assignments_of,
     bearer,
     events_of,
@@ -36,19 +32,10 @@ STAFF = f"{V1}/staff"
 
 
 @pytest.fixture
-async def offline_api(clean_db: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(NoTemporal()) as client:
-        yield client
-
-
-@pytest.fixture
-async def api(
-    dispatch: Dispatch, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[httpx.AsyncClient]:
-    monkeypatch.setattr(settings, "TEMPORAL_TASK_QUEUE", dispatch.task_queue)
+async def api(api: httpx.AsyncClient) -> httpx.AsyncClient:
+    """conftest's `api`, with orders that stay open a week and send no notices."""
     await set_rule("new", channels={}, accept_timeout_seconds=7 * 86400)
-    async with api_client(dispatch.client) as client:
-        yield client
+    return api
 
 
 async def patch(api: httpx.AsyncClient, staff_id: int, **fields: Any) -> dict[str, Any]:

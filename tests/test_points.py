@@ -6,7 +6,6 @@ docs/points-and-roster.md says: weight = min(cap, max(1, balance)), drawn on a r
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,28 +17,12 @@ from activities.orders import candidates
 from dispatch.selection import select as select_staff
 from models import PointsEntry, Role
 from models.db import session
-from settings import settings
-from tests.api_helpers import V1, NoTemporal, admin, api_client, bearer, make_token
+from tests.api_helpers import V1, admin, bearer, make_token
 from tests.conftest import Dispatch, eventually
 from tests.factories import make_store_world
 from tests.test_order_workflow import new_order, set_rule, start, wait_for_round
 from workflows.contracts import StaffAction
 from workflows.dispatch import OrderDispatch
-
-
-@pytest.fixture
-async def offline_api(clean_db: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(NoTemporal()) as client:
-        yield client
-
-
-@pytest.fixture
-async def api(
-    dispatch: Dispatch, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[httpx.AsyncClient]:
-    monkeypatch.setattr(settings, "TEMPORAL_TASK_QUEUE", dispatch.task_queue)
-    async with api_client(dispatch.client) as client:
-        yield client
 
 
 async def points(api: httpx.AsyncClient, staff_id: int, **params: Any) -> dict[str, Any]:

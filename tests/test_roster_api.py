@@ -4,7 +4,7 @@ when the roster changes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -17,14 +17,11 @@ from sqlalchemy import event
 from activities.roster import RollRequest, roll_roster
 from models import DutySlot, Order
 from models.db import engine, session
-from settings import settings
 from tests.api_helpers import (
     V1,
-    NoTemporal,
     add_patterns,
     add_slot,
     admin,
-    api_client,
     assignments_of,
     set_timezone,
     slots_of,
@@ -35,21 +32,6 @@ from tests.test_order_workflow import new_order, set_rule, start, wait_for_round
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 BERLIN = ZoneInfo("Europe/Berlin")
-
-
-@pytest.fixture
-async def offline_api(clean_db: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(NoTemporal()) as client:
-        yield client
-
-
-@pytest.fixture
-async def api(
-    dispatch: Dispatch, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[httpx.AsyncClient]:
-    monkeypatch.setattr(settings, "TEMPORAL_TASK_QUEUE", dispatch.task_queue)
-    async with api_client(dispatch.client) as client:
-        yield client
 
 
 def local(slot: DutySlot, zone: ZoneInfo) -> tuple[str, str]:

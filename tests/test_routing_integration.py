@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,12 +23,11 @@ from activities.orders import (
     record_transition,
     route_order,
 )
-from api.app import create_app
 from geo import locate
 from models import DutySlot, Leave, Order, OrderEvent, Staff, Store
 from models.db import session
 from settings import settings
-from tests.conftest import Dispatch, eventually
+from tests.conftest import eventually
 from tests.routing_factories import IPS, Country, add_record, domain, make_country, make_customer
 from workflows.contracts import AssignRequest, CustomerIn, OrderRequest, RoutedOrder, Transition
 
@@ -501,18 +499,6 @@ async def test_200_concurrent_orders_each_get_one_store_and_one_open_assignment(
 
 
 # ------------------------------------------------------------------ through the API and workflow
-
-
-@pytest.fixture
-async def api(
-    dispatch: Dispatch, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[httpx.AsyncClient]:
-    monkeypatch.setattr(settings, "TEMPORAL_TASK_QUEUE", dispatch.task_queue)
-    app = create_app()
-    app.state.temporal = dispatch.client
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield client
 
 
 async def test_an_order_posted_on_the_sh_site_is_assigned_in_shanghai(
