@@ -8,7 +8,7 @@ only move an order forward).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -83,6 +83,21 @@ async def _customer_for(db: AsyncSession, order: OrderRequest, known: int | None
     db.add(customer)
     await db.flush()
     return customer.id
+
+
+def site_infos(subsites: Iterable[SubSite]) -> list[SiteInfo]:
+    """What routing needs to know of each sub-site (also the API's geo resolve and redirect)."""
+    return [
+        SiteInfo(
+            id=s.id,
+            code=s.code,
+            domain=s.domain,
+            regions=regions_from_json(s.regions),
+            active=s.active,
+        )
+        for s in subsites
+        if s.id is not None
+    ]
 
 
 def _located(ip: str | None) -> tuple[Location | None, str | None]:
@@ -160,17 +175,7 @@ async def _choose_store(
     location, unlocated = _located(order.client_ip)
     if unlocated:
         notes.append(unlocated)
-    sites = [
-        SiteInfo(
-            id=s.id,
-            code=s.code,
-            domain=s.domain,
-            regions=regions_from_json(s.regions),
-            active=s.active,
-        )
-        for s in subsites
-        if s.id is not None
-    ]
+    sites = site_infos(subsites)
     head_offices = {s.id for s in subsites if s.is_head_office}
     head_office_store = next(
         (

@@ -28,13 +28,13 @@ from maxminddb import InvalidDatabaseError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from activities.orders import site_infos
 from api.deps import DB, Caller
 from dispatch.routing import (
     SITE_PARAM,
     SiteInfo,
     is_main_host,
     redirect_decision,
-    regions_from_json,
     split_host,
     subsite_for_host,
     subsite_for_region,
@@ -71,19 +71,8 @@ def _locate_visitor(address: str | None) -> Location | None:
         return None
 
 
-async def site_infos(db: AsyncSession) -> list[SiteInfo]:
-    rows = (await db.exec(select(SubSite))).all()
-    return [
-        SiteInfo(
-            id=s.id,
-            code=s.code,
-            domain=s.domain,
-            regions=regions_from_json(s.regions),
-            active=s.active,
-        )
-        for s in rows
-        if s.id is not None
-    ]
+async def all_sites(db: AsyncSession) -> list[SiteInfo]:
+    return site_infos((await db.exec(select(SubSite))).all())
 
 
 def _peer_is_trusted(peer: str | None) -> bool:
@@ -142,7 +131,7 @@ async def resolve(
     if location.kind != "ok":
         reason = f"location is {location.kind}: the main site"
     else:
-        sites = await site_infos(db)
+        sites = await all_sites(db)
         site = subsite_for_region(location.region_code, location.city, sites)
         reason = (
             f"sub-site {site.code} covers {where}"
@@ -173,7 +162,7 @@ async def site_entry(path: str, request: Request, db: DB) -> Response:
     if path == "api" or path.startswith("api/"):
         return JSONResponse({"detail": "Not Found"}, status_code=404)
     host = request.headers.get("host", "")
-    sites = await site_infos(db)
+    sites = await all_sites(db)
     root = split_host(settings.ROOT_DOMAIN)[0]
     remember: str | None = None
     if is_main_host(host, settings.ROOT_DOMAIN):

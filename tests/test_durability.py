@@ -14,9 +14,10 @@ from temporalio.worker import Replayer
 from models import DutySlot
 from models.db import session
 from starter import workflow_id
+from tests.api_helpers import assignments_of
 from tests.conftest import Dispatch, eventually
 from tests.factories import make_store_world
-from tests.test_order_workflow import assignments, new_order, notices, set_rule, wait_for_round
+from tests.test_order_workflow import new_order, notices, set_rule, wait_for_round
 from worker import build_worker
 from workflows.contracts import ManagerAction, OrderInput, OrderView, StaffAction
 from workflows.dispatch import (
@@ -93,7 +94,7 @@ async def test_long_unhandled_order_continues_as_new_with_its_state(dispatch: Di
     assert description.run_id != first_run, "the order should have continued as new"
     view = await latest.query(NewOrderWorkflow.live_state)
     assert view.round >= 9 and view.assignee_id is not None
-    rounds = await assignments(order.order_id)
+    rounds = await assignments_of(order.order_id)
     assert [a.round for a in rounds] == list(range(1, len(rounds) + 1))
     await latest.execute_update(NewOrderWorkflow.accept, StaffAction(staff_id=view.assignee_id))
     await latest.execute_update(NewOrderWorkflow.complete, StaffAction(staff_id=view.assignee_id))

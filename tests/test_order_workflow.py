@@ -8,13 +8,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlmodel import col, select
+from sqlmodel import select
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from models import AllocationRule, Assignment, DutySlot, Notification, Order, OrderEvent
 from models.db import session
 from starter import start_order
+from tests.api_helpers import assignments_of
 from tests.conftest import Dispatch, eventually
 from tests.factories import StoreWorld, make_store_world
 from workflows.contracts import CustomerIn, ManagerAction, OrderRequest, OrderView, StaffAction
@@ -41,16 +42,6 @@ async def set_rule(order_type: str = "new", **fields: object) -> None:
         await db.commit()
 
 
-async def assignments(order_id: str) -> list[Assignment]:
-    async with session() as db:
-        rows = await db.exec(
-            select(Assignment)
-            .where(Assignment.order_id == order_id)
-            .order_by(col(Assignment.round))
-        )
-        return list(rows.all())
-
-
 async def notices(order_id: str) -> list[Notification]:
     async with session() as db:
         rows = await db.exec(select(Notification).where(Notification.order_id == order_id))
@@ -59,7 +50,7 @@ async def notices(order_id: str) -> list[Notification]:
 
 async def wait_for_round(order_id: str, round_: int) -> Assignment:
     async def check() -> Assignment:
-        rows = await assignments(order_id)
+        rows = await assignments_of(order_id)
         assert len(rows) >= round_, f"{len(rows)} rounds so far"
         return rows[round_ - 1]
 
@@ -115,7 +106,7 @@ async def test_unaccepted_order_is_reassigned_until_accepted(dispatch: Dispatch)
 
     # Nobody who let it time out is offered it again while someone else is on duty.
     assert len({first.staff_id, second.staff_id, third.staff_id}) == 3
-    rows = await assignments(order.order_id)
+    rows = await assignments_of(order.order_id)
     assert [a.outcome for a in rows[:2]] == ["timed_out", "timed_out"]
 
     async def manager_told() -> None:
@@ -155,7 +146,7 @@ async def test_accept_and_complete_end_the_workflow(dispatch: Dispatch) -> None:
     async with session() as db:
         row = await db.get(Order, order.order_id)
         assert row is not None and row.status == "completed" and row.completed_at is not None
-    assert [a.outcome for a in await assignments(order.order_id)] == ["completed"]
+    assert [a.outcome for a in await assignments_of(order.order_id)] == ["completed"]
 
 
 async def test_rejected_updates_change_nothing(dispatch: Dispatch) -> None:
@@ -174,7 +165,7 @@ async def test_rejected_updates_change_nothing(dispatch: Dispatch) -> None:
     assert "accept the order before" in str(too_early.value.cause)
 
     assert await handle.query(NewOrderWorkflow.live_state) == before
-    assert [a.outcome for a in await assignments(order.order_id)] == ["offered"]
+    assert [a.outcome for a in await assignments_of(order.order_id)] == ["offered"]
 
     await handle.execute_update(NewOrderWorkflow.accept, StaffAction(staff_id=first.staff_id))
     await handle.execute_update(NewOrderWorkflow.complete, StaffAction(staff_id=first.staff_id))
@@ -195,7 +186,7 @@ async def test_decline_reassigns_at_once_to_someone_else(dispatch: Dispatch) -> 
     second = await wait_for_round(order.order_id, 2)
 
     assert second.staff_id != first.staff_id
-    assert (await assignments(order.order_id))[0].outcome == "declined"
+    assert (await assignments_of(order.order_id))[0].outcome == "declined"
 
 
 async def test_manager_reassigns_to_a_named_consultant(dispatch: Dispatch) -> None:
@@ -210,7 +201,7 @@ async def test_manager_reassigns_to_a_named_consultant(dispatch: Dispatch) -> No
     )
 
     assert (view.assignee_id, view.round) == (target, 2)
-    rows = await assignments(order.order_id)
+    rows = await assignments_of(order.order_id)
     assert [(a.staff_id, a.outcome) for a in rows] == [
         (first.staff_id, "reassigned"),
         (target, "offered"),
@@ -245,7 +236,7 @@ async def test_nobody_on_duty_waits_for_the_next_shift(dispatch: Dispatch) -> No
         assert view.status == "waiting"
 
     await eventually(waiting)
-    assert await assignments(order.order_id) == []
+    assert await assignments_of(order.order_id) == []
 
     async def manager_told() -> None:
         kinds = {(n.kind, n.staff_id) for n in await notices(order.order_id)}
@@ -339,7 +330,7 @@ async def test_escalated_order_waits_for_the_manager_when_the_rule_says_so(
 
     await eventually(escalated_and_idle)
     await dispatch.env.sleep(3600)  # nobody re-dispatches: no new round, however long
-    assert len(await assignments(order.order_id)) == 1
+    assert len(await assignments_of(order.order_id)) == 1
 
     view = await handle.execute_update(
         NewOrderWorkflow.redispatch, ManagerAction(actor="manager", reason="call them")
@@ -359,7 +350,7 @@ async def test_capacity_cap_spreads_orders_and_makes_the_next_one_wait(
         await wait_for_round(order.order_id, 1)
     third = await start(dispatch, orders[2])
 
-    holders = {(await assignments(o.order_id))[0].staff_id for o in orders[:2]}
+    holders = {(await assignments_of(o.order_id))[0].staff_id for o in orders[:2]}
     assert holders == {c.id for c in world.consultants}
 
     async def waiting() -> None:
