@@ -25,7 +25,7 @@ from tests.api_helpers import (
 )
 from tests.conftest import Dispatch, eventually
 from tests.factories import make_store_world
-from tests.test_order_workflow import new_order, set_rule, start, wait_for_round
+from tests.test_order_workflow import new_order, set_rule, start, wait_for_round, wait_until_waiting
 from workflows.roster import LeaveStartWorkflow, leave_workflow_id
 
 STAFF = f"{V1}/staff"
@@ -376,12 +376,7 @@ async def test_a_paused_person_gets_nothing_and_resuming_wakes_the_waiting_order
     order = new_order(world)
     await start(dispatch, order)
 
-    async def waiting() -> None:
-        async with session() as db:
-            row = await db.get(Order, order.order_id)
-            assert row is not None and row.status == "waiting"
-
-    await eventually(waiting)
+    await wait_until_waiting(order.order_id)
     assert await assignments_of(order.order_id) == []
 
     resumed = await resume(api, person)

@@ -57,6 +57,17 @@ async def wait_for_round(order_id: str, round_: int) -> Assignment:
     return await eventually(check)
 
 
+async def wait_until_waiting(order_id: str) -> None:
+    """Until the order's projection says it waits for a shift (nobody could take it)."""
+
+    async def waiting() -> None:
+        async with session() as db:
+            row = await db.get(Order, order_id)
+            assert row is not None and row.status == "waiting", row
+
+    await eventually(waiting)
+
+
 async def start(d: Dispatch, order: OrderRequest) -> WorkflowHandle[Any, OrderView]:
     return await start_order(order, client=d.client, task_queue=d.task_queue)
 

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import event
 
 from activities.roster import RollRequest, roll_roster
-from models import DutySlot, Order
+from models import DutySlot
 from models.db import engine, session
 from tests.api_helpers import (
     V1,
@@ -26,9 +26,9 @@ from tests.api_helpers import (
     set_timezone,
     slots_of,
 )
-from tests.conftest import Dispatch, eventually
+from tests.conftest import Dispatch
 from tests.factories import make_store_world
-from tests.test_order_workflow import new_order, set_rule, start, wait_for_round
+from tests.test_order_workflow import new_order, set_rule, start, wait_for_round, wait_until_waiting
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -391,12 +391,7 @@ async def test_with_only_them_on_leave_the_order_waits_until_the_leave_is_cancel
     order = new_order(world)
     await start(dispatch, order)
 
-    async def waiting() -> None:
-        async with session() as db:
-            row = await db.get(Order, order.order_id)
-            assert row is not None and row.status == "waiting", row
-
-    await eventually(waiting)
+    await wait_until_waiting(order.order_id)
     assert await assignments_of(order.order_id) == []
 
     cancelled = await api.delete(f"{V1}/staff/{person}/leave/{leave.json()['id']}", headers=admin())
@@ -415,12 +410,7 @@ async def test_a_new_pattern_wakes_an_order_waiting_for_a_shift(
     order = new_order(world)
     await start(dispatch, order)
 
-    async def waiting() -> None:
-        async with session() as db:
-            row = await db.get(Order, order.order_id)
-            assert row is not None and row.status == "waiting"
-
-    await eventually(waiting)
+    await wait_until_waiting(order.order_id)
 
     everyday = {"shifts": [{"weekday": d, "start": "00:00", "end": "00:00"} for d in range(7)]}
     response = await api.put(f"{V1}/staff/{person}/patterns", json=everyday, headers=admin())
@@ -439,12 +429,7 @@ async def test_roll_endpoint_rolls_and_wakes_waiting_orders(
     order = new_order(world)
     await start(dispatch, order)
 
-    async def waiting() -> None:
-        async with session() as db:
-            row = await db.get(Order, order.order_id)
-            assert row is not None and row.status == "waiting"
-
-    await eventually(waiting)
+    await wait_until_waiting(order.order_id)
     await add_patterns(person, [(d, "00:00", "00:00") for d in range(7)])
 
     response = await api.post(f"{V1}/roster/roll", json={"days": 3}, headers=admin())

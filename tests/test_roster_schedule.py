@@ -19,13 +19,12 @@ from temporalio.testing import WorkflowEnvironment
 import worker
 from activities.roster import RosterMaintenanceInput, RosterMaintenanceResult
 from devstack.binaries import wheel_binary
-from models import Order
 from models.db import session
 from settings import settings
 from tests.api_helpers import add_patterns, assignments_of, slots_of
 from tests.conftest import Dispatch, eventually
 from tests.factories import make_store_world
-from tests.test_order_workflow import new_order, set_rule, start, wait_for_round
+from tests.test_order_workflow import new_order, set_rule, start, wait_for_round, wait_until_waiting
 from workflows.roster import RosterMaintenanceWorkflow
 
 EVERY_DAY = [(d, "00:00", "00:00") for d in range(7)]  # on duty around the clock
@@ -43,12 +42,7 @@ async def test_maintenance_rolls_the_roster_and_wakes_waiting_orders(
     order = new_order(world)
     await start(dispatch, order)
 
-    async def waiting() -> None:
-        async with session() as db:
-            row = await db.get(Order, order.order_id)
-            assert row is not None and row.status == "waiting"
-
-    await eventually(waiting)
+    await wait_until_waiting(order.order_id)
     await add_patterns(person, EVERY_DAY)
 
     result = await dispatch.client.execute_workflow(
