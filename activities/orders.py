@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -134,19 +135,6 @@ async def _last_service(
     return (await db.exec(query)).first()
 
 
-def _place(location: Location | None) -> dict[str, Any] | None:
-    if location is None:
-        return None
-    return {
-        "ip": location.ip,
-        "kind": location.kind,
-        "country_code": location.country_code,
-        "region_code": location.region_code,
-        "city": location.city,
-        "network": location.network,
-    }
-
-
 async def _choose_store(
     db: AsyncSession, order: OrderRequest, customer_id: int | None
 ) -> tuple[Store | None, dict[str, Any]]:
@@ -270,7 +258,7 @@ async def _choose_store(
         "subsite": (
             {"id": match.site.id, "code": match.site.code, "via": match.origin} if match else None
         ),
-        "location": _place(location),
+        "location": asdict(location) if location else None,
         "wished_store_id": order.wished_store_id,
         "wish": ({"staff_id": wish_id, "source": wish_source} if wish_id is not None else None),
         "last_served": (

@@ -20,6 +20,7 @@ from __future__ import annotations
 import html
 import ipaddress
 import logging
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -97,17 +98,6 @@ def _scheme(request: Request) -> str:
     return "https" if request.url.scheme == "https" else "http"
 
 
-def _place(location: Location) -> dict[str, Any]:
-    return {
-        "ip": location.ip,
-        "kind": location.kind,
-        "country_code": location.country_code,
-        "region_code": location.region_code,
-        "city": location.city,
-        "network": location.network,
-    }
-
-
 @router.get("/resolve")
 async def resolve(
     request: Request,
@@ -138,7 +128,7 @@ async def resolve(
             if site
             else f"no sub-site covers {where}: the main site"
         )
-    return _place(location) | {
+    return asdict(location) | {
         "subsite": (
             {"id": site.id, "code": site.code, "domain": site.domain} if site is not None else None
         ),
