@@ -24,8 +24,9 @@ from tests.api_helpers import (
     slots_of,
 )
 from tests.conftest import Dispatch, eventually
-from tests.factories import make_store_world
+from tests.factories import StoreWorld, make_store_world
 from tests.test_order_workflow import new_order, set_rule, start, wait_for_round, wait_until_waiting
+from workflows.contracts import OrderRequest
 from workflows.roster import LeaveStartWorkflow, leave_workflow_id
 
 STAFF = f"{V1}/staff"
@@ -153,11 +154,7 @@ async def test_deactivation_reassigns_the_open_order_with_the_reason(
 ) -> None:
     world = await make_store_world(consultants=2)
     leaving, staying = (p.id for p in world.consultants)
-    await pause(api, staying)  # the order must go to the one who leaves
-    order = new_order(world)
-    await start(dispatch, order)
-    assert (await wait_for_round(order.order_id, 1)).staff_id == leaving
-    await resume(api, staying)
+    order = await order_held_by(api, dispatch, world, leaving, colleague=staying)
     token = await make_token(Role.STAFF, staff_id=leaving, store_id=world.store.id)
 
     result = await patch(api, leaving, active=False, reason="left the company")
@@ -223,11 +220,7 @@ async def test_moving_someone_reassigns_their_order_and_rerolls_in_the_new_store
 ) -> None:
     here, there = await make_store_world(consultants=2), await make_store_world(consultants=1)
     mover, colleague = (p.id for p in here.consultants)
-    await pause(api, colleague)
-    order = new_order(here)
-    await start(dispatch, order)
-    assert (await wait_for_round(order.order_id, 1)).staff_id == mover
-    await resume(api, colleague)
+    order = await order_held_by(api, dispatch, here, mover, colleague=colleague)
     await add_patterns(mover, [(d, "08:00", "20:00") for d in range(7)])
 
     result = await patch(api, mover, store_id=there.store.id, reason="transferred")
@@ -248,11 +241,7 @@ async def test_a_leave_starting_now_reassigns_at_once(
 ) -> None:
     world = await make_store_world(consultants=2)
     away, other = (p.id for p in world.consultants)
-    await pause(api, other)
-    order = new_order(world)
-    await start(dispatch, order)
-    assert (await wait_for_round(order.order_id, 1)).staff_id == away
-    await resume(api, other)
+    order = await order_held_by(api, dispatch, world, away, colleague=other)
     now = datetime.now(UTC)
 
     response = await api.post(
@@ -278,11 +267,7 @@ async def test_a_planned_leave_reassigns_when_it_begins(
 ) -> None:
     world = await make_store_world(consultants=2)
     away, other = (p.id for p in world.consultants)
-    await pause(api, other)
-    order = new_order(world)
-    await start(dispatch, order)
-    assert (await wait_for_round(order.order_id, 1)).staff_id == away
-    await resume(api, other)
+    order = await order_held_by(api, dispatch, world, away, colleague=other)
     begins = datetime.now(UTC) + timedelta(hours=2)
 
     response = await api.post(
@@ -352,6 +337,18 @@ async def test_a_cancelled_planned_leave_releases_nothing(
 # ------------------------------------------------------------------ pause and resume
 
 
+async def order_held_by(
+    api: httpx.AsyncClient, dispatch: Dispatch, world: StoreWorld, holder: int, *, colleague: int
+) -> OrderRequest:
+    """An order assigned to `holder`: their colleague is paused for round 1, then resumed."""
+    await pause(api, colleague)
+    order = new_order(world)
+    await start(dispatch, order)
+    assert (await wait_for_round(order.order_id, 1)).staff_id == holder
+    await resume(api, colleague)
+    return order
+
+
 async def pause(api: httpx.AsyncClient, staff_id: int, **body: Any) -> dict[str, Any]:
     response = await api.post(f"{STAFF}/{staff_id}/pause", json=body, headers=admin())
     assert response.status_code == 200, response.text
@@ -391,11 +388,7 @@ async def test_pause_keeps_open_orders_unless_asked(
 ) -> None:
     world = await make_store_world(consultants=2)
     first_person, second_person = (p.id for p in world.consultants)
-    await pause(api, second_person)
-    order = new_order(world)
-    await start(dispatch, order)
-    assert (await wait_for_round(order.order_id, 1)).staff_id == first_person
-    await resume(api, second_person)
+    order = await order_held_by(api, dispatch, world, first_person, colleague=second_person)
 
     kept = await pause(api, first_person)
     assert kept["released"] == []
