@@ -163,8 +163,9 @@ def _http_error(exc: WorkflowUpdateFailedError) -> HTTPException:
 
 
 async def _staff_action(
-    client: Temporal, caller: Principal, order_id: str, update: Any, body: StaffActionIn
+    client: Temporal, caller: Principal, order_id: str, update: Any, body: StaffActionIn | None
 ) -> LiveState:
+    body = body or StaffActionIn()  # the body is optional: the caller acts as themself
     action = StaffAction(staff_id=acting_staff(caller, body.staff_id), reason=body.reason)
     return await _update(client, order_id, update, action)
 
@@ -178,14 +179,16 @@ async def _manager_action(
 
 
 @router.post("/{order_id}/accept", response_model=LiveState)
-async def accept(order_id: str, body: StaffActionIn, client: Temporal, caller: Caller) -> LiveState:
+async def accept(
+    client: Temporal, caller: Caller, order_id: str, body: StaffActionIn | None = None
+) -> LiveState:
     """The assignee takes the order (only the current assignee, only while offered)."""
     return await _staff_action(client, caller, order_id, OrderDispatch.accept, body)
 
 
 @router.post("/{order_id}/complete", response_model=LiveState)
 async def complete(
-    order_id: str, body: StaffActionIn, client: Temporal, caller: Caller
+    client: Temporal, caller: Caller, order_id: str, body: StaffActionIn | None = None
 ) -> LiveState:
     """The assignee who accepted marks the order processed (once)."""
     return await _staff_action(client, caller, order_id, OrderDispatch.complete, body)
@@ -193,7 +196,7 @@ async def complete(
 
 @router.post("/{order_id}/decline", response_model=LiveState)
 async def decline(
-    order_id: str, body: StaffActionIn, client: Temporal, caller: Caller
+    client: Temporal, caller: Caller, order_id: str, body: StaffActionIn | None = None
 ) -> LiveState:
     """The assignee gives the order back: it is reassigned at once, to someone else."""
     return await _staff_action(client, caller, order_id, OrderDispatch.decline, body)
@@ -210,8 +213,8 @@ async def reassign(
 
 @router.post("/{order_id}/redispatch", response_model=LiveState)
 async def redispatch(
-    order_id: str, body: RedispatchIn, db: DB, client: Temporal, caller: Caller
+    db: DB, client: Temporal, caller: Caller, order_id: str, body: RedispatchIn | None = None
 ) -> LiveState:
     """A manager asks for a new selection now; the current assignee is skipped."""
-    action = ManagerAction(actor=caller.name, reason=body.reason)
+    action = ManagerAction(actor=caller.name, reason=body.reason if body else "")
     return await _manager_action(db, client, caller, order_id, OrderDispatch.redispatch, action)

@@ -70,9 +70,10 @@ async def act(
     api: httpx.AsyncClient,
     order_id: str,
     action: str,
-    body: dict[str, Any],
+    body: dict[str, Any] | None,
     headers: dict[str, str] | None = None,
 ) -> httpx.Response:
+    """POST a staff or manager action; `body=None` sends no body at all."""
     return await api.post(f"{ORDERS}/{order_id}/{action}", json=body, headers=headers or admin())
 
 
@@ -629,16 +630,20 @@ async def test_assigned_unprocessed_order_stays_with_its_assignee(api: httpx.Asy
 
 
 async def test_staff_token_acts_as_its_own_staff_member(api: httpx.AsyncClient) -> None:
+    """With a staff token the body is optional: accept and complete act as the token's owner."""
     world = await make_store_world(consultants=2)
     body = order_body(world)
     await submit(api, body)
     first = await wait_for_round(api, body["order_id"], 1)
     token = await staff_token(first["staff_id"], world.store.id)
 
-    response = await act(api, body["order_id"], "accept", {}, headers=bearer(token))
+    accepted = await act(api, body["order_id"], "accept", {}, headers=bearer(token))
+    completed = await act(api, body["order_id"], "complete", None, headers=bearer(token))
 
-    assert response.status_code == 200, response.text
-    assert response.json()["status"] == "accepted"
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["status"] == "accepted"
+    assert completed.status_code == 200, completed.text
+    assert completed.json()["status"] == "completed"
 
 
 async def test_staff_token_cannot_act_as_another_staff_member(api: httpx.AsyncClient) -> None:
