@@ -149,6 +149,8 @@ def _print_ready(
     api = f"http://{settings.API_HOST}:{settings.API_PORT}"
     t_host, _ = _temporal_host_port()
     table = Table(title="o2o-dispatch is running", show_header=False, title_justify="left")
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")  # URLs and paths are copied from here: never cut them
     table.add_row("HTTP API", f"{api}/api/v1/health   docs: {api}/docs")
     table.add_row("Temporal UI", f"http://{t_host}:{settings.TEMPORAL_UI_PORT}")
     table.add_row("Temporal gRPC", settings.TEMPORAL_ADDRESS)
