@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from models import ApiToken, Role
+from models import ApiToken, Role, Staff, StaffRole, SubSiteAdmin
 from models.db import session
 from settings import settings
 
@@ -84,6 +84,8 @@ async def principal(
     ).first()
     if row is None:
         raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+    if row.staff_id is not None:
+        await _check_standing(db, row)
     return Principal(
         name=row.name,
         role=Role(row.role),
@@ -91,6 +93,29 @@ async def principal(
         store_id=row.store_id,
         subsite_id=row.subsite_id,
     )
+
+
+async def _check_standing(db: AsyncSession, row: ApiToken) -> None:
+    """A person's token grants only what the person still is: demoting a manager, removing
+    an admin or moving someone takes effect on their next request, with no token to chase."""
+    staff = await db.get(Staff, row.staff_id)
+    lapsed: str | None = None
+    if staff is None or not staff.active:
+        lapsed = f"staff {row.staff_id} is no longer active"
+    elif row.role in (Role.STAFF, Role.STORE_MANAGER) and staff.store_id != row.store_id:
+        lapsed = f"staff {staff.id} no longer works in store {row.store_id}"
+    elif row.role == Role.STORE_MANAGER and staff.role != StaffRole.MANAGER:
+        lapsed = f"staff {staff.id} is no longer a manager"
+    elif (
+        row.role == Role.SUBSITE_ADMIN
+        and row.subsite_id is not None
+        and await db.get(SubSiteAdmin, (row.subsite_id, staff.id)) is None
+    ):
+        lapsed = f"staff {staff.id} is no longer an admin of sub-site {row.subsite_id}"
+    if lapsed is not None:
+        raise HTTPException(
+            403, f"token {row.name!r} ({row.role}) has lapsed: {lapsed}; ask an admin for a new one"
+        )
 
 
 Caller = Annotated[Principal, Depends(principal)]

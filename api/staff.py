@@ -39,6 +39,7 @@ from activities.roster import (
 from api.access import (
     STAFF_READERS,
     check_store,
+    forbidden,
     manage_staff,
     manage_store,
     read_staff,
@@ -63,6 +64,7 @@ from models import (
     Staff,
     StaffRole,
     Store,
+    SubSiteAdmin,
 )
 from models.base import utcnow
 from settings import settings
@@ -279,10 +281,17 @@ async def list_staff(
     return [r.model_dump(mode="json") for r in rows]
 
 
+def _managers_by_admins(caller: Principal, *roles: str | None) -> None:
+    """A store manager runs their consultants; making or changing a manager is an admin's."""
+    if caller.role is Role.STORE_MANAGER and StaffRole.MANAGER in roles:
+        raise forbidden("a store manager manages consultants; managers are an admin's to manage")
+
+
 @router.post("/staff", status_code=201)
 async def create_staff(body: StaffIn, db: DB, caller: Caller) -> dict[str, Any]:
     """A new staff member of a store in the caller's scope (no pattern yet: not on duty)."""
     await _active_store(db, caller, body.store_id)
+    _managers_by_admins(caller, body.role)
     staff = Staff(**body.model_dump())
     db.add(staff)
     await db.commit()
@@ -304,6 +313,7 @@ async def update_staff(
     either re-dispatches their open orders at once (the reason is recorded on each order)."""
     staff = await manage_staff(db, caller, staff_id)
     sent = body.model_fields_set
+    _managers_by_admins(caller, staff.role, body.role if "role" in sent else None)
     old_store = staff.store_id
     moving = "store_id" in sent and body.store_id != staff.store_id
     new_store = await _active_store(db, caller, body.store_id) if moving and body.store_id else None
@@ -330,6 +340,13 @@ async def update_staff(
                 col(ApiToken.role).in_([Role.STAFF.value, Role.STORE_MANAGER.value]),
             )
             .values(store_id=new_store.id, subsite_id=new_store.subsite_id)
+        )
+        # An admin of the old sub-site is none once working elsewhere (their admin tokens lapse).
+        await db.exec(
+            delete(SubSiteAdmin).where(
+                col(SubSiteAdmin.staff_id) == staff_id,
+                col(SubSiteAdmin.subsite_id) != new_store.subsite_id,
+            )
         )
     if deactivating:  # a person who left keeps no access
         await db.exec(

@@ -165,16 +165,13 @@ async def _subsite(db: AsyncSession, subsite_id: int) -> SubSite:
     return site
 
 
-async def is_admin_of(db: AsyncSession, caller: Principal, subsite_id: int) -> bool:
-    """Head office, a subsite_admin token of this sub-site, or a staff member made its admin."""
+def is_admin_of(caller: Principal, subsite_id: int) -> bool:
+    """Head office, or a subsite_admin token of this sub-site (whose person `principal`
+    has checked is still listed as its admin). Being listed is not enough on its own: a
+    staff token of a listed person keeps the staff role."""
     if caller.role is Role.HEAD_OFFICE:
         return True
-    if caller.role is Role.SUBSITE_ADMIN and caller.subsite_id == subsite_id:
-        return True
-    if caller.staff_id is None:
-        return False
-    listed = await db.get(SubSiteAdmin, (subsite_id, caller.staff_id))
-    return listed is not None
+    return caller.role is Role.SUBSITE_ADMIN and caller.subsite_id == subsite_id
 
 
 async def _conflicts(
@@ -272,7 +269,7 @@ async def update_subsite(
 ) -> dict[str, Any]:
     """Change a sub-site; only the fields given change (see the module doc for who may)."""
     site = await _subsite(db, subsite_id)
-    if not await is_admin_of(db, caller, subsite_id):
+    if not is_admin_of(caller, subsite_id):
         raise forbidden(f"only head office or an admin of sub-site {site.code} may change it")
     changes = body.model_dump(exclude_unset=True)
     for name in ("code", "name", "domain", "is_head_office", "active"):
@@ -299,7 +296,7 @@ async def update_subsite(
 
 async def _manage_admins(db: AsyncSession, caller: Principal, subsite_id: int) -> SubSite:
     site = await _subsite(db, subsite_id)
-    if not await is_admin_of(db, caller, subsite_id):
+    if not is_admin_of(caller, subsite_id):
         raise forbidden(f"only head office or an admin of sub-site {site.code} manages its admins")
     return site
 

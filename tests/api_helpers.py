@@ -15,7 +15,16 @@ from sqlmodel import col, select
 
 from api.app import create_app
 from api.deps import hash_token
-from models import ApiToken, Assignment, DutyPattern, DutySlot, OrderEvent, Role, Store
+from models import (
+    ApiToken,
+    Assignment,
+    DutyPattern,
+    DutySlot,
+    OrderEvent,
+    Role,
+    Store,
+    SubSiteAdmin,
+)
 from models.db import session
 from settings import settings
 
@@ -56,8 +65,13 @@ async def make_token(
     subsite_id: int | None = None,
     name: str | None = None,
 ) -> str:
+    """A token as `/tokens` would issue it: an admin token's person is listed as an admin
+    of the sub-site (the API checks that listing on every request)."""
     token = f"tok-{uuid.uuid4().hex}"
     async with session() as db:
+        listed = role is Role.SUBSITE_ADMIN and staff_id is not None and subsite_id is not None
+        if listed and await db.get(SubSiteAdmin, (subsite_id, staff_id)) is None:
+            db.add(SubSiteAdmin(subsite_id=subsite_id, staff_id=staff_id))
         db.add(
             ApiToken(
                 name=name or f"{role.value} {staff_id or ''}".strip(),

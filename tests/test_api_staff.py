@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from models import ApiToken, Order, Role, Staff
+from models import ApiToken, Order, Role, Staff, SubSiteAdmin
 from models.db import session
 from tests.api_helpers import (
     V1,
@@ -144,6 +144,73 @@ async def test_staff_list_is_scoped_to_the_caller(offline_api: httpx.AsyncClient
     assert await ids(manager_token, store_id=b.store.id) == []
     assert await ids(admin_token) == [b.manager.id, b.consultants[0].id]
     assert await ids(service_token) == 403
+
+
+async def test_a_demoted_manager_loses_manager_powers_at_once(
+    offline_api: httpx.AsyncClient,
+) -> None:
+    world = await make_store_world(consultants=1)
+    manager = bearer(
+        await make_token(Role.STORE_MANAGER, staff_id=world.manager.id, store_id=world.store.id)
+    )
+    person = world.consultants[0]
+    before = await offline_api.patch(f"{STAFF}/{person.id}", json={"capacity": 3}, headers=manager)
+
+    await patch(offline_api, world.manager.id, role="consultant")
+    after = await offline_api.patch(f"{STAFF}/{person.id}", json={"capacity": 4}, headers=manager)
+
+    assert before.status_code == 200, before.text
+    assert after.status_code == 403
+    assert "is no longer a manager" in after.json()["detail"]
+    assert (await staff_row(person.id)).capacity == 3
+
+
+async def test_a_store_manager_manages_consultants_not_managers(
+    offline_api: httpx.AsyncClient,
+) -> None:
+    world = await make_store_world(consultants=1)
+    manager = bearer(
+        await make_token(Role.STORE_MANAGER, staff_id=world.manager.id, store_id=world.store.id)
+    )
+    person = world.consultants[0]
+    new_manager = {"store_id": world.store.id, "name": "Qian Li", "role": "manager"}
+
+    promote = await offline_api.patch(
+        f"{STAFF}/{person.id}", json={"role": "manager"}, headers=manager
+    )
+    deactivate_self = await offline_api.patch(
+        f"{STAFF}/{world.manager.id}", json={"active": False}, headers=manager
+    )
+    hire_manager = await offline_api.post(STAFF, json=new_manager, headers=manager)
+
+    assert [promote.status_code, deactivate_self.status_code, hire_manager.status_code] == [
+        403,
+        403,
+        403,
+    ]
+    assert "managers are an admin's to manage" in promote.json()["detail"]
+    assert (await staff_row(person.id)).role == "consultant"
+    assert (await staff_row(world.manager.id)).active
+
+
+async def test_an_admin_moved_to_another_sub_site_is_its_admin_no_longer(
+    api: httpx.AsyncClient,
+) -> None:
+    here, there = await make_store_world(consultants=0), await make_store_world(consultants=0)
+    person = here.manager
+    token = bearer(
+        await make_token(Role.SUBSITE_ADMIN, staff_id=person.id, subsite_id=here.subsite.id)
+    )
+    before = await api.get(f"{STAFF}/{person.id}", headers=token)
+
+    await patch(api, person.id, store_id=there.store.id)
+    after = await api.get(f"{STAFF}/{person.id}", headers=token)
+
+    assert before.status_code == 200, before.text
+    assert after.status_code == 403
+    assert f"no longer an admin of sub-site {here.subsite.id}" in after.json()["detail"]
+    async with session() as db:
+        assert await db.get(SubSiteAdmin, (here.subsite.id, person.id)) is None
 
 
 # ------------------------------------------------------------------ releasing open orders
