@@ -9,8 +9,10 @@ machines share the task queue — Temporal is the only scheduler.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -43,8 +45,13 @@ ROSTER_EVERY = timedelta(hours=6)
 
 
 def build_worker(
-    client: Client, *, task_queue: str | None = None, max_cached_workflows: int | None = None
+    client: Client,
+    *,
+    task_queue: str | None = None,
+    max_cached_workflows: int | None = None,
+    activities: Sequence[Callable[..., Any]] | None = None,
 ) -> Worker:
+    """The worker for orders and the roster; `activities` replaces the set (tests slow one)."""
     cache = (
         settings.WORKER_MAX_CACHED_WORKFLOWS
         if max_cached_workflows is None
@@ -54,7 +61,7 @@ def build_worker(
         client,
         task_queue=task_queue or settings.TEMPORAL_TASK_QUEUE,
         workflows=[*ORDER_WORKFLOWS, *ROSTER_WORKFLOWS],
-        activities=[*ORDER_ACTIVITIES, send_notice, *ROSTER_ACTIVITIES],
+        activities=activities or [*ORDER_ACTIVITIES, send_notice, *ROSTER_ACTIVITIES],
         max_concurrent_activities=100,
         # Above the open orders: a timer that wakes an evicted order replays its whole
         # history first (300 open orders with 100 slots: timers 30 s late; docs/benchmarks).

@@ -225,6 +225,12 @@ async def test_assigned_unprocessed_order_reminds_then_reassigns(dispatch: Dispa
 
     first = await wait_for_round(order.order_id, 1)
     assert (first.staff_id, first.reason["method"]) == (holder.id, "named")
+
+    async def reminded() -> None:  # the holder is reminded, not told of a "new" order
+        sent = {(n.kind, n.channel) for n in await notices(order.order_id) if n.round == 1}
+        assert sent == {("reminder", "sms")}, sent
+
+    await eventually(reminded)
     await dispatch.env.sleep(601)
     second = await wait_for_round(order.order_id, 2)
     assert second.staff_id != holder.id

@@ -10,6 +10,7 @@ recorded again: both generations must replay.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from workflows.contracts import OrderInput, OrderView
-from workflows.dispatch import ORDER_WORKFLOWS, OrderDispatch
+from workflows.dispatch import ORDER_WORKFLOWS, SERVE_REQUESTS, OrderDispatch
 
 HISTORIES = Path(__file__).parent / "histories"
 SCENARIOS = {
@@ -29,8 +30,9 @@ SCENARIOS = {
     # Recorded after the "preferred-consultant" patch: its marker and the wish's wait.
     "new_order_preferred_consultant": "NewOrderWorkflow",
 }
-# Current code, then each patch's predecessors: lookups as regular activities.
-GENERATIONS = ("", "before-local-lookups/")
+# Current code, then each patch's predecessors: before "serve-requests" (no marker, the
+# old request handling), before "local-lookups" (lookups as regular activities).
+GENERATIONS = ("", "before-serve-requests/", "before-local-lookups/")
 RECORDED = {f"{g}{name}": kind for g in GENERATIONS for name, kind in SCENARIOS.items()}
 
 
@@ -73,7 +75,12 @@ async def test_an_unguarded_change_is_caught_as_nondeterministic() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "local"), [("new_order", True), ("before-local-lookups/new_order", False)]
+    ("name", "local"),
+    [
+        ("new_order", True),
+        ("before-serve-requests/new_order", True),
+        ("before-local-lookups/new_order", False),
+    ],
 )
 def test_lookups_are_local_activities_since_the_patch(name: str, local: bool) -> None:
     events = load(name).events
@@ -86,3 +93,18 @@ def test_lookups_are_local_activities_since_the_patch(name: str, local: bool) ->
     assert ("load_rule" in regular) is not local
     assert "route_order" in regular and "assign_order" in regular  # writes stay regular
     assert bool(markers) is local
+
+
+@pytest.mark.parametrize(
+    ("name", "patched"), [("new_order", True), ("before-serve-requests/new_order", False)]
+)
+def test_orders_started_since_the_serve_requests_patch_carry_its_marker(
+    name: str, patched: bool
+) -> None:
+    patches = [
+        json.loads(e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
+        for e in load(name).events
+        if e.HasField("marker_recorded_event_attributes")
+        and e.marker_recorded_event_attributes.marker_name == "core_patch"
+    ]
+    assert (SERVE_REQUESTS in patches) is patched

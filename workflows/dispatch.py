@@ -55,6 +55,16 @@ NOTICE_RETRY = RetryPolicy(
 LOCAL_LOOKUPS = "local-lookups"
 # With no duty slot ahead at all, look again this often (the roster signal wakes us sooner).
 ROSTER_RECHECK = timedelta(hours=6)
+# Since this patch: a manager's request that lands mid-selection is served, continue-as-new
+# never waits on a manager's update or on notices in flight, an on-duty store whose people
+# are all at their cap backs off instead of spinning, an imported order's holder gets the
+# reminder notice, and every take-back and wish wait is published to the UI.
+SERVE_REQUESTS = "serve-requests"
+# Someone is on duty but nobody can take the order (capacity caps): look again after this,
+# doubling per wait up to the maximum (the roster signal and a manager's action wake sooner).
+BUSY_RECHECK = timedelta(seconds=30)
+BUSY_RECHECK_MAX = timedelta(minutes=10)
+NOTICE_HANDOVER_WAIT = timedelta(seconds=10)
 
 
 def _rejected(message: str, kind: str) -> ApplicationError:
@@ -79,6 +89,9 @@ class OrderDispatch:
         self._settled: ManagerAction | None = None  # the request the last round served
         # A selection is under way: its row may be committed before we hold its result.
         self._selecting = False
+        self._manager_busy = False  # a manager's update is between its validator and its round
+        self._closing = False  # continue-as-new has begun: manager updates wait for the new run
+        self._serves_requests = False  # the SERVE_REQUESTS patch holds for this run
         self._roster_changed = False
         self._db = asyncio.Lock()  # projection writes from handlers and loop stay in order
         self._notices: list[asyncio.Task[Any]] = []
@@ -91,6 +104,7 @@ class OrderDispatch:
         self.order = start.order
         self.state = start.state or DispatchState()
         self._history_limit = start.history_limit
+        self._serves_requests = workflow.patched(SERVE_REQUESTS)
         if self.state.routed is None:
             self.state.routed = await self._step(
                 acts.route_order, self.order, summary="route to a store"
@@ -100,7 +114,7 @@ class OrderDispatch:
             await self._adopt_imported_assignment()
 
         while not self.state.completed:
-            if self._history_is_long():
+            if self._history_is_long() and await self._ready_to_continue_as_new():
                 await self._continue_as_new()
             self.rule = await self._lookup(
                 acts.load_rule, self.order.type, summary="read allocation rule"
@@ -153,8 +167,12 @@ class OrderDispatch:
         self._selecting = False
         self._settled = forced
         self._publish()
+        imported = forced is not None and forced.actor == "import"
         self._notify(
-            "assigned", [result.staff_id], rule, deadline=result.accept_deadline.isoformat()
+            "reminder" if imported and self._serves_requests else "assigned",
+            [result.staff_id],
+            rule,
+            deadline=result.accept_deadline.isoformat(),
         )
         return True
 
@@ -208,6 +226,8 @@ class OrderDispatch:
                 note=f"{status.reason}; their shift starts {starts.isoformat()}",
             )
             self._waiting = True
+            if self._serves_requests:
+                self._publish()
             await self._until(
                 lambda: self._requested is not None or self._roster_changed,
                 starts,
@@ -326,6 +346,9 @@ class OrderDispatch:
                 next_shift=next_start.isoformat() if next_start else None,
             )
         until = next_start if next_start else now + ROSTER_RECHECK
+        if self._serves_requests and until <= now:  # on duty, but all at their cap
+            backoff = BUSY_RECHECK * 2 ** min(self.state.waits - 1, 10)
+            until = now + min(backoff, BUSY_RECHECK_MAX)
         await self._until(
             lambda: self._roster_changed or self._requested is not None,
             max(until, now),
@@ -347,7 +370,7 @@ class OrderDispatch:
             acts.load_rule, self.order.type, summary="read allocation rule"
         )
         if await self._assign_next(self.rule) and self.state.assignment is not None:
-            self.state.assignment.reminded = True  # the "assigned" notice was the reminder
+            self.state.assignment.reminded = True  # the first notice was the reminder
 
     # ------------------------------------------------------------ staff and manager actions
 
@@ -427,14 +450,18 @@ class OrderDispatch:
     async def reassign(self, action: ManagerAction) -> OrderView:
         """A manager names the next assignee (an active consultant of the order's store)."""
         assert action.staff_id is not None
-        await self._lookup(
-            acts.check_staff_in_store,
-            StaffCheck(staff_id=action.staff_id, store_id=self._store_id()),
-            summary=f"check staff {action.staff_id} belongs to the store",
-        )
-        if self.state.completed:
-            raise _rejected("the order has been processed already", "Conflict")
-        return await self._serve(action)
+        self._claim_manager_request()
+        try:
+            await self._lookup(
+                acts.check_staff_in_store,
+                StaffCheck(staff_id=action.staff_id, store_id=self._store_id()),
+                summary=f"check staff {action.staff_id} belongs to the store",
+            )
+            if self.state.completed:
+                raise _rejected("the order has been processed already", "Conflict")
+            return await self._serve(action)
+        finally:
+            self._manager_busy = False
 
     @reassign.validator
     def _validate_reassign(self, action: ManagerAction) -> None:
@@ -444,19 +471,35 @@ class OrderDispatch:
         a = self.state.assignment
         if a is not None and a.staff_id == action.staff_id:
             raise _rejected(f"the order is already with staff {action.staff_id}", "Conflict")
-        if self._requested is not None:
-            raise _rejected("a re-dispatch of this order is already under way", "Conflict")
+        self._manager_may_act()
 
     @workflow.update
     async def redispatch(self, action: ManagerAction) -> OrderView:
         """A manager asks for a new selection now (the current assignee is skipped)."""
-        return await self._serve(action)
+        self._claim_manager_request()
+        try:
+            return await self._serve(action)
+        finally:
+            self._manager_busy = False
 
     @redispatch.validator
     def _validate_redispatch(self, action: ManagerAction) -> None:
         self._open_order()
-        if self._requested is not None:
+        self._manager_may_act()
+
+    def _claim_manager_request(self) -> None:
+        """From here a second manager action is refused. Checked again in the handler: two
+        updates that arrive together both pass their validators before either handler runs."""
+        if self._serves_requests:
+            self._manager_may_act()
+        self._manager_busy = True
+
+    def _manager_may_act(self) -> None:
+        """One manager request at a time, and none while the run hands over to a new one."""
+        if self._requested is not None or self._manager_busy:
             raise _rejected("a re-dispatch of this order is already under way", "Conflict")
+        if self._closing:
+            raise _rejected("the order is moving to a fresh run; try again in a moment", "Conflict")
 
     @workflow.signal
     def roster_changed(self) -> None:
@@ -473,6 +516,9 @@ class OrderDispatch:
     async def _serve(self, action: ManagerAction) -> OrderView:
         """Hand a manager's request to the loop; answer once a round has served it."""
         self._requested = action  # before the take-back wakes the loop, so the loop sees it
+        if self._serves_requests and self._selecting:
+            # The round being chosen did not see the request: let it land, then take it back.
+            await workflow.wait_condition(lambda: not self._selecting)
         await self._take_back(action)
         await workflow.wait_condition(lambda: self._settled is action)
         return self._view()
@@ -483,6 +529,8 @@ class OrderDispatch:
             return
         self.state.assignment = None
         self._remember_previous(a.staff_id)
+        if self._serves_requests:
+            self._publish()
         await self._record(
             "reassigned",
             round=a.round,
@@ -620,7 +668,23 @@ class OrderDispatch:
             or info.get_current_history_length() > self._history_limit
         )
 
+    async def _ready_to_continue_as_new(self) -> bool:
+        """Hand over only when nothing would make the hand-over hang or hold the order: a
+        manager's update waits for a round of this run (serve it first), and a notice still
+        retrying after NOTICE_HANDOVER_WAIT (a mail or SMS outage) defers the hand-over to a
+        later round instead of delaying this one. Before the patch the run waited for both."""
+        if not self._serves_requests:
+            return True
+        if self._requested is not None or self._manager_busy:
+            return False
+        settled = lambda: all(n.done() for n in self._notices)  # noqa: E731
+        if settled():
+            return True
+        deadline = workflow.now() + NOTICE_HANDOVER_WAIT
+        return not await self._until(settled, deadline, "notices in flight before continue-as-new")
+
     async def _continue_as_new(self) -> None:
+        self._closing = True
         await self._drain_notices()
         await workflow.wait_condition(workflow.all_handlers_finished)
         assert self.order is not None
