@@ -1,4 +1,5 @@
-"""`o2o`: one command line for the dev stack, the worker, the API, orders and rules."""
+"""`o2o`: one command line for the dev stack, the worker, the API and every module of the
+product (the module commands go through the API: cli/through_api.py, cli/modules.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from cli.people import roster_app, staff_app, token_app
+from cli import through_api
+from cli.modules import GROUPS, order_app
 from cli.replay import redrive_command, replay_command
 
 app = typer.Typer(
@@ -17,12 +19,30 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-order_app = typer.Typer(help="Start and inspect orders.", no_args_is_help=True)
-app.add_typer(order_app, name="order")
-app.add_typer(token_app, name="token")
-app.add_typer(staff_app, name="staff")
-app.add_typer(roster_app, name="roster")
+for name, group in GROUPS.items():
+    app.add_typer(group, name=name)
 console = Console()
+
+
+@app.callback()
+def main(
+    api_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="O2O_API_URL",
+            help="a running API (e.g. http://127.0.0.1:8000); default: the API in-process",
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="O2O_TOKEN", help="bearer token for --api-url; default ADMIN_TOKEN"),
+    ] = None,
+) -> None:
+    """o2o-dispatch: durable dispatch of online orders to offline stores."""
+    through_api.target.url = api_url
+    through_api.target.token = token
+
+
 app.command("replay")(replay_command)
 app.command("redrive")(redrive_command)
 
@@ -106,9 +126,9 @@ def order_start(
     console.print(f"workflow [bold]{handle.id}[/bold] (run {handle.result_run_id})")
 
 
-@order_app.command("show")
-def order_show(order_id: str) -> None:
-    """Print one order's live state from its workflow."""
+@order_app.command("state")
+def order_state(order_id: str) -> None:
+    """One order's live state, queried from its workflow."""
     from starter import connect, workflow_id
     from workflows.contracts import OrderView
 
