@@ -5,7 +5,8 @@ Scope (kept simple; the access-control issue may narrow it):
 | role          | customers they see                                                       |
 |---------------|--------------------------------------------------------------------------|
 | head_office   | every customer                                                           |
-| service       | every customer (the web backend looks customers up for its forms)        |
+| service       | a customer by their own phone or e-mail (the web backend's forms), no    |
+|               | name search: the site identifies a customer, it does not browse them     |
 | subsite_admin | customers with a communication record or an order in their sub-site      |
 | store_manager | customers with a communication record or an order in their store         |
 | staff         | customers they served (a record of theirs) or whose order they hold/held |
@@ -74,6 +75,8 @@ async def find_customers(
     """Customers matching every criterion given; by name: exact, then prefix, then contains."""
     if not (phone or email or (name and name.strip())):
         raise HTTPException(422, "give at least one of phone, email or name")
+    if caller.role is Role.SERVICE and not (phone or email):
+        raise forbidden("the service token finds a customer by phone or email, not by name")
     query = select(Customer)
     if phone:
         try:

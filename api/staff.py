@@ -169,7 +169,32 @@ class PatternsIn(BaseModel):
         starts = [(s.weekday, s.start) for s in shifts]
         if len(set(starts)) != len(starts):
             raise ValueError("two shifts start at the same time on the same weekday")
+        # On the week's clock (minutes from Monday 00:00, wrapping on Sunday night), a shift
+        # that begins before the previous one ends would put the person on duty twice.
+        week = 7 * 24 * 60
+        spans = sorted((s.weekday * 1440 + _minutes(s.start), s) for s in shifts)
+        for i, (start, shift) in enumerate(spans if len(spans) > 1 else []):
+            next_start, following = spans[(i + 1) % len(spans)]
+            if i == len(spans) - 1:
+                next_start += week
+            if start + _length(shift) > next_start:
+                raise ValueError(f"shifts overlap: {_shift(shift)} and {_shift(following)}")
         return shifts
+
+
+def _minutes(t: time) -> int:
+    return t.hour * 60 + t.minute
+
+
+def _length(shift: ShiftIn) -> int:
+    """Minutes on duty; an end at or before the start is the next day's."""
+    length = _minutes(shift.end) - _minutes(shift.start)
+    return length if length > 0 else length + 1440
+
+
+def _shift(shift: ShiftIn) -> str:
+    day = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[shift.weekday]
+    return f"{day} {shift.start:%H:%M}–{shift.end:%H:%M}"
 
 
 class LeaveIn(BaseModel):
@@ -553,36 +578,50 @@ async def add_leave(
         staff_id=staff_id, starts_at=body.starts_at, ends_at=body.ends_at, reason=body.reason
     )
     db.add(leave)
-    await db.commit()
-    await db.refresh(leave)
+    await db.flush()
     assert leave.id is not None
     released = []
     workflow_id = None
     reason = body.reason or f"on leave until {body.ends_at.isoformat()}"
     if body.starts_at <= now:
+        await db.commit()
         released = await release_open_orders(
             client, staff_id, trigger="on leave", reason=reason, by=caller.name
         )
     else:
+        # The trigger first, then the row: a leave is never saved without what starts it (a
+        # trigger whose row was not saved finds no leave when it wakes, and releases nothing).
         workflow_id = leave_workflow_id(leave.id)
-        await client.start_workflow(
-            LeaveStartWorkflow.run,
-            LeaveStart(
-                leave_id=leave.id,
-                staff_id=staff_id,
-                starts_at=body.starts_at,
-                reason=reason,
-                by=caller.name,
-            ),
-            id=workflow_id,
-            task_queue=settings.TEMPORAL_TASK_QUEUE,
-            static_summary=f"Leave {leave.id} of staff {staff_id} begins {body.starts_at}",
-        )
+        try:
+            await _start_leave_trigger(client, leave, reason, by=caller.name)
+        except RPCError as exc:
+            raise HTTPException(
+                503, f"Temporal did not take the leave's trigger ({exc}); nothing was saved"
+            ) from exc
+        await db.commit()
+    await db.refresh(leave)
     return leave.model_dump(mode="json") | {
         "released": _released_json(released),
         "workflow_id": workflow_id,
         "woken": await _wake(request, [staff.store_id]),
     }
+
+
+async def _start_leave_trigger(client: Client, leave: Leave, reason: str, *, by: str) -> None:
+    assert leave.id is not None
+    await client.start_workflow(
+        LeaveStartWorkflow.run,
+        LeaveStart(
+            leave_id=leave.id,
+            staff_id=leave.staff_id,
+            starts_at=leave.starts_at,
+            reason=reason,
+            by=by,
+        ),
+        id=leave_workflow_id(leave.id),
+        task_queue=settings.TEMPORAL_TASK_QUEUE,
+        static_summary=f"Leave {leave.id} of staff {leave.staff_id} begins {leave.starts_at}",
+    )
 
 
 @router.delete("/staff/{staff_id}/leave/{leave_id}")
@@ -613,7 +652,10 @@ def _slot_json(slot: DutySlot) -> dict[str, Any]:
 
 def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
     start = start or utcnow()
-    end = end or start + timedelta(days=ROSTER_DAYS)
+    try:
+        end = end or start + timedelta(days=ROSTER_DAYS)
+    except OverflowError:
+        raise HTTPException(422, "`from` is too far in the future: give `to` as well") from None
     if end <= start:
         raise HTTPException(422, "`to` must be after `from`")
     return start, end

@@ -182,7 +182,10 @@ async def test_sub_site_admins_managers_and_staff_see_their_customers_only(
     assert await find(api, bj_west_manager, name="wang") == ["Wang Bei"]
     assert await find(api, served, name="wang") == ["Wang Bei"]
     assert await find(api, colleague, name="wang") == []
-    assert await find(api, service, name="wang") == ["Wang Bei", "Wang Hu"]
+    assert await find(api, service, phone="139 1111 0012") == ["Wang Hu"]
+    browse = await api.get(CUSTOMERS, params={"name": "wang"}, headers=service)
+    assert browse.status_code == 403
+    assert "by phone or email, not by name" in browse.json()["detail"]
     assert await find(api, admin(), name="wang") == ["Wang Bei", "Wang Hu"]
     seen = await api.get(f"{CUSTOMERS}/{beijing.id}", headers=bj_admin)
     hidden = await api.get(f"{CUSTOMERS}/{shanghai.id}", headers=bj_admin)

@@ -154,6 +154,20 @@ async def test_put_patterns_rolls_the_next_two_weeks_in_the_store_zone(
             ],
             "same time",
         ),
+        (
+            [
+                {"weekday": 1, "start": "09:00", "end": "17:00"},
+                {"weekday": 1, "start": "12:00", "end": "20:00"},
+            ],
+            "shifts overlap: Tue 09:00–17:00 and Tue 12:00–20:00",
+        ),
+        (  # Sunday's night shift runs into Monday morning's
+            [
+                {"weekday": 6, "start": "20:00", "end": "08:00"},
+                {"weekday": 0, "start": "07:00", "end": "12:00"},
+            ],
+            "shifts overlap: Sun 20:00–08:00 and Mon 07:00–12:00",
+        ),
     ],
 )
 async def test_bad_patterns_are_422(
@@ -260,6 +274,16 @@ async def test_on_duty_needs_an_aware_time(offline_api: httpx.AsyncClient) -> No
         headers=admin(),
     )
     assert response.status_code == 422, response.text
+
+
+async def test_slots_far_in_the_future_are_a_clear_422(offline_api: httpx.AsyncClient) -> None:
+    world = await make_store_world(consultants=1)
+    for path in (f"staff/{world.consultants[0].id}", f"stores/{world.store.id}"):
+        response = await offline_api.get(
+            f"{V1}/{path}/slots", params={"from": "9999-12-30T00:00:00Z"}, headers=admin()
+        )
+        assert response.status_code == 422, response.text
+        assert "too far in the future" in response.json()["detail"]
 
 
 # ------------------------------------------------------------------ swaps
