@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import DataError
 
-from api import customers, directory, geo, orders, rules, staff, subsites, tokens
+from api import customers, directory, geo, orders, rules, staff, stores, subsites, tokens
 from api.deps import DB, Temporal
 from models.db import migrate
 from settings import settings
@@ -66,7 +66,7 @@ def create_app() -> FastAPI:
     v1 = APIRouter(prefix="/api/v1")
     for router in (health, orders.router, rules.router, directory.router):
         v1.include_router(router)
-    for router in (customers.router, subsites.router, geo.router):
+    for router in (customers.router, subsites.router, stores.router, geo.router):
         v1.include_router(router)
     for router in (staff.router, tokens.router):
         v1.include_router(router)

@@ -1,5 +1,4 @@
-"""Read-only lists clients need: stores, the notice log (sub-sites: api/subsites.py; staff:
-api/staff.py)."""
+"""The notice log (stores: api/stores.py; sub-sites: api/subsites.py; staff: api/staff.py)."""
 
 from __future__ import annotations
 
@@ -15,16 +14,6 @@ from models import Notification, Role, Staff, Store
 router = APIRouter(tags=["directory"])
 
 Limit = Annotated[int, Query(ge=1, le=500)]
-
-
-@router.get("/stores")
-async def list_stores(
-    db: DB, caller: Caller, subsite_id: int | None = None
-) -> list[dict[str, Any]]:
-    query = select(Store).order_by(col(Store.id))
-    if subsite_id is not None:
-        query = query.where(Store.subsite_id == subsite_id)
-    return [r.model_dump(mode="json") for r in (await db.exec(query)).all()]
 
 
 @router.get("/notifications")

@@ -7,9 +7,9 @@ Who may do what:
 - change name and regions: head office or that sub-site's admin;
 - make a staff member an admin, or remove one: head office or that sub-site's admin.
 
-"That sub-site's admin" is a `subsite_admin` token of the sub-site, or a token of a staff
-member listed as one of its admins. Only a staff member of one of the sub-site's stores
-can be its admin.
+"That sub-site's admin" is a `subsite_admin` token of the sub-site whose person is still
+listed as one of its admins (api/deps.py checks the listing on every request). Only a staff
+member of one of the sub-site's stores can be its admin.
 """
 
 from __future__ import annotations
@@ -51,10 +51,7 @@ class RegionIn(BaseModel):
     @field_validator("code")
     @classmethod
     def _iso_3166_2(cls, value: str) -> str:
-        code = value.strip().upper()
-        if not _SUBDIVISION.match(code):
-            raise ValueError(f"{value!r} is not an ISO 3166-2 subdivision code such as CN-BJ")
-        return code
+        return subdivision_code(value)
 
     @field_validator("cities")
     @classmethod
@@ -67,6 +64,14 @@ class RegionIn(BaseModel):
             if name.casefold() not in {c.casefold() for c in cities}:
                 cities.append(name)
         return cities
+
+
+def subdivision_code(value: str) -> str:
+    """An ISO 3166-2 subdivision code, upper-cased (sub-site regions, a store's region)."""
+    code = value.strip().upper()
+    if not _SUBDIVISION.match(code):
+        raise ValueError(f"{value!r} is not an ISO 3166-2 subdivision code such as CN-BJ")
+    return code
 
 
 Regions = Annotated[list[RegionIn], Field(max_length=200)]
@@ -96,7 +101,8 @@ def _domain(value: str) -> str:
     return domain
 
 
-def _code(value: str) -> str:
+def short_code(value: str) -> str:
+    """A sub-site's or store's code: lowercase, URL- and label-safe."""
     code = value.strip().lower()
     if not _CODE.match(code) or code in ("main", "www"):
         raise ValueError("1 to 32 lowercase letters, digits or inner hyphens; not 'main' or 'www'")
@@ -116,7 +122,7 @@ class SubSiteIn(BaseModel):
     @field_validator("code")
     @classmethod
     def _valid_code(cls, value: str) -> str:
-        return _code(value)
+        return short_code(value)
 
     @field_validator("domain")
     @classmethod
@@ -142,7 +148,7 @@ class SubSitePatch(BaseModel):
     @field_validator("code")
     @classmethod
     def _valid_code(cls, value: str | None) -> str | None:
-        return None if value is None else _code(value)
+        return None if value is None else short_code(value)
 
     @field_validator("domain")
     @classmethod

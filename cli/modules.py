@@ -35,7 +35,7 @@ order_app = _group("Orders: list, full story, staff and manager actions (and sta
 rule_app = _group("Allocation rules per order type.")
 customer_app = _group("Customers and their communication records.")
 subsite_app = _group("Regional sub-sites, their regions and admins.")
-store_app = _group("Stores and their duty slots.")
+store_app = _group("Stores: open, change, list; their duty slots.")
 geo_app = _group("IP location: which region and sub-site an address belongs to.")
 notice_app = _group("The SMS and e-mail delivery log.")
 staff_app = _group("Staff members, their rotation and points.")
@@ -216,6 +216,25 @@ def store_list(subsite_id: Annotated[int | None, typer.Option()] = None) -> None
     """Stores, by sub-site."""
     columns = ["id", "code", "name", "subsite_id", "city", "timezone", "is_default", "active"]
     show(call("GET", "/stores", params={"subsite_id": subsite_id}), columns)
+
+
+@store_app.command("show")
+def store_show(store_id: int) -> None:
+    """One store."""
+    show(call("GET", f"/stores/{store_id}"))
+
+
+@store_app.command("create")
+def store_create(document: Json) -> None:
+    """A new store, e.g. '{"subsite_id": 1, "code": "bj-west", "name": "West", "region_code":
+    "CN-BJ", "city": "Beijing"}'."""
+    show(call("POST", "/stores", body=parse_json(document, "the store")))
+
+
+@store_app.command("update")
+def store_update(store_id: int, changes: Json) -> None:
+    """Change the fields given (a new default, time zone, address, active, …)."""
+    show(call("PATCH", f"/stores/{store_id}", body=parse_json(changes, "the changes")))
 
 
 @store_app.command("slots")

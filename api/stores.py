@@ -1,0 +1,200 @@
+"""Stores: the offline shops orders go to. A sub-site admin runs the stores of their
+sub-site, head office every store:
+
+- list and read: any caller (the web backend offers stores on its forms);
+- create, change: head office, or an admin of the store's sub-site; moving a store to
+  another sub-site is head office's;
+- one default store per sub-site (the fallback of order diversion): making a store the
+  default takes the flag from the one before, in the same transaction;
+- a new time zone re-rolls the duty slots of the store's people (patterns are local time);
+- a store with active staff is not deactivated (move or deactivate them first, so no open
+  order is left in a store nobody works in).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from fastapi import APIRouter, HTTPException, Path, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from activities.roster import reroll_staff
+from api.access import ADMINS, check_store, forbidden, require
+from api.deps import DB, Caller, Principal
+from api.staff import wake_stores
+from api.subsites import short_code, subdivision_code
+from models import Role, Staff, Store, SubSite
+from models.base import utcnow
+
+router = APIRouter(prefix="/stores", tags=["stores"])
+
+StoreId = Annotated[int, Path(ge=1)]
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone such as Asia/Shanghai") from None
+    if value not in available_timezones():
+        raise ValueError(f"{value!r} is not an IANA time zone such as Asia/Shanghai")
+    return value
+
+
+class StoreFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    region_code: str | None = Field(default=None, description="ISO 3166-2, e.g. CN-BJ")
+    city: str | None = Field(
+        default=None, min_length=1, max_length=100, description="as the GeoIP database spells it"
+    )
+    address: str | None = Field(default=None, max_length=300)
+    timezone: str | None = Field(
+        default=None, max_length=64, description="IANA, e.g. Asia/Shanghai"
+    )
+    is_default: bool | None = Field(default=None, description="the sub-site's fallback store")
+    active: bool | None = None
+
+    @field_validator("region_code")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        return None if value is None else subdivision_code(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else _timezone(value)
+
+
+class StoreIn(StoreFields):
+    subsite_id: int = Field(ge=1)
+    code: str = Field(description="short lowercase code, unique, e.g. bj-chaoyang")
+    name: str = Field(min_length=1, max_length=100)
+    region_code: str = Field(description="ISO 3166-2, e.g. CN-BJ")
+    city: str = Field(min_length=1, max_length=100)
+    timezone: str = Field(default="Asia/Shanghai", max_length=64)
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        return short_code(value)
+
+
+class StorePatch(StoreFields):
+    """Only the fields sent change."""
+
+    subsite_id: int | None = Field(default=None, ge=1, description="head office only")
+
+
+def _may_run(caller: Principal, subsite_id: int) -> None:
+    require(caller, *ADMINS)
+    if caller.role is Role.SUBSITE_ADMIN and caller.subsite_id != subsite_id:
+        raise forbidden(f"a sub-site admin runs the stores of sub-site {caller.subsite_id} only")
+
+
+async def _subsite(db: AsyncSession, subsite_id: int) -> SubSite:
+    site = await db.get(SubSite, subsite_id)
+    if site is None:
+        raise HTTPException(422, f"no sub-site {subsite_id}")
+    return site
+
+
+async def _clear_default(db: AsyncSession, subsite_id: int) -> None:
+    """Before a store becomes the sub-site's default, the one before gives up the flag (the
+    unique index allows one; this runs before the new flag is flushed)."""
+    await db.exec(update(Store).where(col(Store.subsite_id) == subsite_id).values(is_default=False))
+
+
+async def _commit(db: AsyncSession) -> None:
+    try:
+        await db.commit()
+    except IntegrityError as exc:  # the code was taken meanwhile, or a default raced
+        await db.rollback()
+        raise HTTPException(409, f"conflicts with another store: {exc.orig}") from exc
+
+
+@router.get("")
+async def list_stores(
+    db: DB, caller: Caller, subsite_id: int | None = None
+) -> list[dict[str, Any]]:
+    """Every store, or a sub-site's."""
+    query = select(Store).order_by(col(Store.id))
+    if subsite_id is not None:
+        query = query.where(Store.subsite_id == subsite_id)
+    return [r.model_dump(mode="json") for r in (await db.exec(query)).all()]
+
+
+@router.get("/{store_id}")
+async def get_store(store_id: StoreId, db: DB, caller: Caller) -> dict[str, Any]:
+    store = await db.get(Store, store_id)
+    if store is None:
+        raise HTTPException(404, f"no store {store_id}")
+    return store.model_dump(mode="json")
+
+
+@router.post("", status_code=201)
+async def create_store(body: StoreIn, db: DB, caller: Caller, response: Response) -> dict[str, Any]:
+    """A new store of a sub-site (head office, or that sub-site's admin)."""
+    _may_run(caller, body.subsite_id)
+    await _subsite(db, body.subsite_id)
+    taken = (await db.exec(select(Store.id).where(Store.code == body.code))).first()
+    if taken is not None:
+        raise HTTPException(409, f"store {taken} has code {body.code} already")
+    if body.is_default:
+        await _clear_default(db, body.subsite_id)
+    store = Store(**body.model_dump(exclude_none=True))
+    db.add(store)
+    await _commit(db)
+    await db.refresh(store)
+    response.headers["Location"] = f"/api/v1/stores/{store.id}"
+    return store.model_dump(mode="json")
+
+
+@router.patch("/{store_id}")
+async def update_store(
+    store_id: StoreId, body: StorePatch, request: Request, db: DB, caller: Caller
+) -> dict[str, Any]:
+    """Change the fields sent (see the module doc for who may and what follows)."""
+    store = await check_store(db, caller, store_id)
+    _may_run(caller, store.subsite_id)
+    changes = body.model_dump(exclude_unset=True)
+    for name in ("name", "region_code", "city", "timezone", "is_default", "active", "subsite_id"):
+        if name in changes and changes[name] is None:
+            raise HTTPException(422, f"{name} cannot be null")
+    if changes.get("subsite_id", store.subsite_id) != store.subsite_id:
+        require(caller, Role.HEAD_OFFICE)
+        await _subsite(db, changes["subsite_id"])
+        changes["is_default"] = changes.get("is_default", False)  # the old site's default
+    if changes.get("active") is False and store.active:
+        staffed = (
+            await db.exec(select(func.count()).where(Staff.store_id == store_id, col(Staff.active)))
+        ).one()
+        if staffed:
+            raise HTTPException(
+                409, f"store {store_id} has {staffed} active staff: move or deactivate them first"
+            )
+    rezoned = "timezone" in changes and changes["timezone"] != store.timezone
+    if changes.get("is_default"):
+        await _clear_default(db, changes.get("subsite_id", store.subsite_id))
+    for name, value in changes.items():
+        setattr(store, name, value)
+    db.add(store)
+    await db.flush()
+    if rezoned:
+        people = (
+            await db.exec(select(Staff.id).where(Staff.store_id == store_id, col(Staff.active)))
+        ).all()
+        now = utcnow()
+        for staff_id in people:
+            assert staff_id is not None
+            await reroll_staff(db, staff_id, at=now)
+    await _commit(db)
+    await db.refresh(store)
+    woken = await wake_stores(request, [store_id]) if rezoned or "active" in changes else None
+    return store.model_dump(mode="json") | {"woken": woken}
