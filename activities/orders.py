@@ -44,6 +44,7 @@ from models import (
     Store,
     SubSite,
     SubSiteAdmin,
+    SubSiteRule,
 )
 from models.db import session
 from settings import settings
@@ -356,7 +357,7 @@ async def route_order(order: OrderRequest) -> RoutedOrder:
 # ---------------------------------------------------------------- rules
 
 
-def rule_snapshot(rule: AllocationRule) -> Rule:
+def rule_snapshot(rule: AllocationRule | SubSiteRule) -> Rule:
     return Rule(
         order_type=rule.order_type,
         accept_timeout_seconds=rule.accept_timeout_seconds,
@@ -388,11 +389,23 @@ async def get_or_create_rule(db: AsyncSession, order_type: str) -> AllocationRul
     return rule
 
 
+async def rule_in_force(
+    db: AsyncSession, order_type: str, subsite_id: int | None
+) -> AllocationRule | SubSiteRule:
+    """The sub-site's own rule for the order type if its admin set one, else head office's."""
+    if subsite_id is not None:
+        own = await db.get(SubSiteRule, (subsite_id, order_type))
+        if own is not None:
+            return own
+    return await get_or_create_rule(db, order_type)
+
+
 @activity.defn
-async def load_rule(order_type: str) -> Rule:
-    """The rule in force now: running orders read it again at every round."""
+async def load_rule(order_type: str, subsite_id: int | None = None) -> Rule:
+    """The rule in force now for the order's sub-site: running orders read it every round.
+    (Orders started before the "serve-requests" patch pass no sub-site: head office's.)"""
     async with session() as db:
-        return rule_snapshot(await get_or_create_rule(db, order_type))
+        return rule_snapshot(await rule_in_force(db, order_type, subsite_id))
 
 
 # ---------------------------------------------------------------- selection
@@ -552,7 +565,7 @@ async def _event(
     )
 
 
-async def _book_points(db: AsyncSession, t: Transition, rule: AllocationRule) -> None:
+async def _book_points(db: AsyncSession, t: Transition, rule: AllocationRule | SubSiteRule) -> None:
     delta = {"completed": rule.points_processed_in_time, "timed_out": rule.points_timed_out}.get(
         t.kind
     )
@@ -626,7 +639,7 @@ async def record_transition(t: Transition) -> None:
         elif t.kind in _CLOSING and order.status != OrderStatus.COMPLETED:
             order.assignee_id = None
             order.status = OrderStatus.ESCALATED if order.escalated else OrderStatus.RECEIVED
-        rule = await get_or_create_rule(db, order.type)
+        rule = await rule_in_force(db, order.type, order.subsite_id)
         await _book_points(db, t, rule)
         detail = {"round": t.round, "staff_id": t.staff_id, "note": t.note}
         await _event(db, t.order_id, f"{t.kind}:{t.round}:{t.occasion}", t.kind, detail, t.actor)

@@ -64,7 +64,7 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     v1 = APIRouter(prefix="/api/v1")
-    for router in (health, orders.router, rules.router, directory.router):
+    for router in (health, orders.router, rules.router, rules.subsite_router, directory.router):
         v1.include_router(router)
     for router in (customers.router, subsites.router, stores.router, geo.router):
         v1.include_router(router)

@@ -1,29 +1,41 @@
-"""Allocation rules per order type; running orders pick a change up at their next round."""
+"""Allocation rules per order type; running orders pick a change up at their next round.
+
+Head office keeps one rule per order type (`/rules/{order_type}`); a sub-site's admin may
+give their sub-site its own (`/subsites/{id}/rules/{order_type}`), which is then in force
+for that sub-site's orders instead — whole, not field by field — until they remove it.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Path, Response
 from pydantic import ConfigDict, Field, field_validator
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from activities.orders import get_or_create_rule
-from api.access import require
-from api.deps import DB, Caller
+from api.access import forbidden, require
+from api.deps import DB, Caller, Principal
+from api.subsites import is_admin_of
 from models import (
     DEFAULT_CHANNELS,
     AfterEscalation,
+    AllocationRule,
     AllocationRuleFields,
     Channel,
     NoticeKind,
     OrderType,
     Role,
     SelectionMethod,
+    SubSite,
+    SubSiteRule,
     WishFallback,
 )
 from models.base import utcnow
 
 router = APIRouter(prefix="/rules", tags=["rules"])
+subsite_router = APIRouter(prefix="/subsites/{subsite_id}/rules", tags=["rules"])
+SubSiteId = Annotated[int, Path(ge=1)]
 
 
 class RuleIn(AllocationRuleFields):
@@ -54,15 +66,75 @@ async def get_rule(order_type: OrderType, db: DB, caller: Caller) -> dict[str, A
     return (await get_or_create_rule(db, order_type.value)).model_dump(mode="json")
 
 
-@router.put("/{order_type}")
-async def put_rule(order_type: OrderType, body: RuleIn, db: DB, caller: Caller) -> dict[str, Any]:
-    require(caller, Role.HEAD_OFFICE)  # one rule per order type serves every sub-site
-    rule = await get_or_create_rule(db, order_type.value)
+def _fill(rule: AllocationRule | SubSiteRule, body: RuleIn) -> None:
     for name, value in body.model_dump(mode="json", exclude={"channels"}).items():
         setattr(rule, name, value)
     rule.channels = {k.value: [c.value for c in v] for k, v in body.channels.items()}
     rule.updated_at = utcnow()
+
+
+@router.put("/{order_type}")
+async def put_rule(order_type: OrderType, body: RuleIn, db: DB, caller: Caller) -> dict[str, Any]:
+    """Head office's rule: in force in every sub-site that has none of its own."""
+    require(caller, Role.HEAD_OFFICE)
+    rule = await get_or_create_rule(db, order_type.value)
+    _fill(rule, body)
     db.add(rule)
     await db.commit()
     await db.refresh(rule)
     return rule.model_dump(mode="json")
+
+
+async def _site(db: AsyncSession, caller: Principal, subsite_id: int, *, change: bool) -> None:
+    if await db.get(SubSite, subsite_id) is None:
+        raise HTTPException(404, f"no sub-site {subsite_id}")
+    if change and not is_admin_of(caller, subsite_id):
+        raise forbidden(f"only head office or an admin of sub-site {subsite_id} sets its rules")
+
+
+def _in_force(rule: AllocationRule | SubSiteRule, subsite_id: int) -> dict[str, Any]:
+    own = isinstance(rule, SubSiteRule)
+    return rule.model_dump(mode="json", exclude={"subsite_id"}) | {
+        "subsite_id": subsite_id,
+        "source": "sub-site" if own else "head office",
+    }
+
+
+@subsite_router.get("/{order_type}")
+async def get_subsite_rule(
+    subsite_id: SubSiteId, order_type: OrderType, db: DB, caller: Caller
+) -> dict[str, Any]:
+    """The rule in force for the sub-site's orders: its own, else head office's (`source`)."""
+    await _site(db, caller, subsite_id, change=False)
+    own = await db.get(SubSiteRule, (subsite_id, order_type.value))
+    return _in_force(own or await get_or_create_rule(db, order_type.value), subsite_id)
+
+
+@subsite_router.put("/{order_type}")
+async def put_subsite_rule(
+    subsite_id: SubSiteId, order_type: OrderType, body: RuleIn, db: DB, caller: Caller
+) -> dict[str, Any]:
+    """The sub-site's own rule (whole); its running orders use it from their next round."""
+    await _site(db, caller, subsite_id, change=True)
+    rule = await db.get(SubSiteRule, (subsite_id, order_type.value)) or SubSiteRule(
+        subsite_id=subsite_id, order_type=order_type.value
+    )
+    _fill(rule, body)
+    db.add(rule)
+    await db.commit()
+    await db.refresh(rule)
+    return _in_force(rule, subsite_id)
+
+
+@subsite_router.delete("/{order_type}", status_code=204)
+async def delete_subsite_rule(
+    subsite_id: SubSiteId, order_type: OrderType, db: DB, caller: Caller
+) -> Response:
+    """Back to head office's rule (404 if the sub-site had none of its own)."""
+    await _site(db, caller, subsite_id, change=True)
+    rule = await db.get(SubSiteRule, (subsite_id, order_type.value))
+    if rule is None:
+        raise HTTPException(404, f"sub-site {subsite_id} has no rule of its own for {order_type}")
+    await db.delete(rule)
+    await db.commit()
+    return Response(status_code=204)

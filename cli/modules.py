@@ -3,7 +3,7 @@
 
 o2o order list --status escalated --store-id 3 | o2o order show A1001
 o2o order accept A1001 --staff-id 12 | o2o order reassign A1001 --to 14 --reason "knows them"
-o2o rule show new | o2o rule set new '{"accept_timeout_seconds": 300, "max_rounds": 3}'
+o2o rule show new | o2o rule set new '{"accept_timeout_seconds": 300}' [--subsite-id 2]
 o2o customer find --phone 13911110002 | o2o customer show 2
 o2o subsite list | o2o subsite create '{"code": "hz", "name": "杭州"}' | o2o subsite admin-add 1 7
 o2o store list --subsite-id 1 | o2o geo resolve 61.139.2.69 | o2o notice list --order-id A1001
@@ -32,7 +32,7 @@ def _group(help_text: str) -> typer.Typer:
 
 
 order_app = _group("Orders: list, full story, staff and manager actions (and start).")
-rule_app = _group("Allocation rules per order type.")
+rule_app = _group("Allocation rules per order type: head office's, or a sub-site's own.")
 customer_app = _group("Customers and their communication records.")
 subsite_app = _group("Regional sub-sites, their regions and admins.")
 store_app = _group("Stores: open, change, list; their duty slots.")
@@ -138,16 +138,36 @@ def order_redispatch(order_id: str, reason: Reason = "") -> None:
 # ---------------------------------------------------------------- rules
 
 
+SubSiteOption = Annotated[
+    int | None, typer.Option(help="the sub-site's own rule (default: head office's)")
+]
+
+
+def _rule_path(order_type: str, subsite_id: int | None) -> str:
+    return f"/subsites/{subsite_id}/rules/{order_type}" if subsite_id else f"/rules/{order_type}"
+
+
 @rule_app.command("show")
-def rule_show(order_type: Annotated[str, typer.Argument(help="new|unassigned|…")]) -> None:
-    """The allocation rule of an order type."""
-    show(call("GET", f"/rules/{order_type}"))
+def rule_show(
+    order_type: Annotated[str, typer.Argument(help="new|unassigned|…")],
+    subsite_id: SubSiteOption = None,
+) -> None:
+    """The allocation rule of an order type (in force for a sub-site, with --subsite-id)."""
+    show(call("GET", _rule_path(order_type, subsite_id)))
 
 
 @rule_app.command("set")
-def rule_set(order_type: str, changes: Json) -> None:
-    """Change the fields given; running orders use them from their next round."""
-    show(call("PUT", f"/rules/{order_type}", body=parse_json(changes, "the rule")))
+def rule_set(order_type: str, rule: Json, subsite_id: SubSiteOption = None) -> None:
+    """Replace the rule (fields left out take their defaults); running orders use it from
+    their next round. With --subsite-id: that sub-site's own rule."""
+    show(call("PUT", _rule_path(order_type, subsite_id), body=parse_json(rule, "the rule")))
+
+
+@rule_app.command("reset")
+def rule_reset(order_type: str, subsite_id: Annotated[int, typer.Option()]) -> None:
+    """Drop a sub-site's own rule: head office's is in force there again."""
+    call("DELETE", _rule_path(order_type, subsite_id))
+    console.print(f"sub-site {subsite_id} follows head office's {order_type} rule again")
 
 
 # ---------------------------------------------------------------- customers

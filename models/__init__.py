@@ -19,6 +19,7 @@ from models.rules import (
     AllocationRule,
     AllocationRuleFields,
     SelectionMethod,
+    SubSiteRule,
     WishFallback,
 )
 from models.sites import Store, SubSite, SubSiteAdmin
@@ -56,5 +57,6 @@ __all__ = [
     "Store",
     "SubSite",
     "SubSiteAdmin",
+    "SubSiteRule",
     "WishFallback",
 ]

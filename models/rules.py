@@ -1,10 +1,12 @@
-"""Allocation rules, one per order type; running orders read them again at every round."""
+"""Allocation rules, one per order type, and a sub-site's own rule where its admin set one;
+running orders read the rule in force for their sub-site again at every round."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import CheckConstraint
 from sqlmodel import Field, SQLModel
 
 from models.base import enum_check, enum_field, json_field, timestamp
@@ -61,6 +63,16 @@ class AllocationRuleFields(SQLModel):
     )
 
 
+def _rule_checks() -> tuple[CheckConstraint, ...]:
+    """The enum checks every rule table has (a constraint belongs to one table: made anew)."""
+    return (
+        enum_check("order_type", OrderType),
+        enum_check("selection_method", SelectionMethod),
+        enum_check("after_escalation", AfterEscalation),
+        enum_check("wish_fallback", WishFallback),
+    )
+
+
 class AllocationRule(AllocationRuleFields, table=True):
     __tablename__ = "allocation_rule"
 
@@ -68,9 +80,18 @@ class AllocationRule(AllocationRuleFields, table=True):
     channels: dict[str, list[str]] = json_field(default_factory=lambda: dict(DEFAULT_CHANNELS))
     updated_at: datetime = timestamp(default_now=True)
 
-    __table_args__ = (
-        enum_check("order_type", OrderType),
-        enum_check("selection_method", SelectionMethod),
-        enum_check("after_escalation", AfterEscalation),
-        enum_check("wish_fallback", WishFallback),
-    )
+    __table_args__ = _rule_checks()
+
+
+class SubSiteRule(AllocationRuleFields, table=True):
+    """A sub-site's own rule for an order type: in force there instead of the head-office
+    rule, whole (not field by field), until its admin removes it."""
+
+    __tablename__ = "subsite_rule"
+
+    subsite_id: int = Field(foreign_key="subsite.id", primary_key=True)
+    order_type: str = Field(primary_key=True, max_length=32)
+    channels: dict[str, list[str]] = json_field(default_factory=lambda: dict(DEFAULT_CHANNELS))
+    updated_at: datetime = timestamp(default_now=True)
+
+    __table_args__ = _rule_checks()

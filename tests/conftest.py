@@ -49,7 +49,7 @@ migrate()
 _TABLES = (
     "notification, order_event, assignment, communication_record, points_entry, duty_slot, "
     "duty_pattern, leave, api_token, subsite_admin, dispatch_order, customer, staff, store, "
-    "subsite, allocation_rule"
+    "subsite_rule, subsite, allocation_rule"
 )
 
 

@@ -13,7 +13,7 @@ import pytest
 from api.deps import hash_token
 from models import DEFAULT_CHANNELS, ApiToken, Role
 from models.db import session
-from tests.api_helpers import admin, api_client
+from tests.api_helpers import admin, api_client, bearer, make_token
 from tests.conftest import Dispatch, eventually
 from tests.factories import make_store_world
 
@@ -235,3 +235,85 @@ async def test_rule_change_takes_effect_at_the_next_round(
     assert both[0]["outcome"] == "timed_out"
     assert both[1]["staff_id"] != first["staff_id"]
     assert window(both[1]) == timedelta(seconds=120)
+
+
+# ------------------------------------------------------------------ a sub-site's own rule
+
+
+async def test_a_sub_site_admin_sets_their_sub_sites_own_rule(
+    rules_api: httpx.AsyncClient,
+) -> None:
+    mine, other = await make_store_world(consultants=0), await make_store_world(consultants=0)
+    token = bearer(
+        await make_token(Role.SUBSITE_ADMIN, staff_id=mine.manager.id, subsite_id=mine.subsite.id)
+    )
+    manager = bearer(
+        await make_token(Role.STORE_MANAGER, staff_id=mine.manager.id, store_id=mine.store.id)
+    )
+    path = f"/api/v1/subsites/{mine.subsite.id}/rules/new"
+
+    before = await rules_api.get(path, headers=token)
+    own = await rules_api.put(path, json=FULL_RULE, headers=token)
+    after = await rules_api.get(path, headers=token)
+    head_office = await rules_api.get(f"{RULES}/new", headers=admin())
+    elsewhere = await rules_api.put(
+        f"/api/v1/subsites/{other.subsite.id}/rules/new", json=FULL_RULE, headers=token
+    )
+    by_manager = await rules_api.put(path, json=FULL_RULE, headers=manager)
+    global_by_admin = await rules_api.put(f"{RULES}/new", json=FULL_RULE, headers=token)
+
+    assert (before.status_code, before.json()["source"]) == (200, "head office")
+    assert own.status_code == 200, own.text
+    assert after.json()["source"] == "sub-site"
+    assert rule_fields(after.json()) == rule_fields(DEFAULT_RULE | FULL_RULE)
+    assert rule_fields(head_office.json()) == DEFAULT_RULE  # head office's rule is untouched
+    assert [elsewhere.status_code, by_manager.status_code, global_by_admin.status_code] == [
+        403,
+        403,
+        403,
+    ]
+
+
+async def test_removing_a_sub_sites_rule_brings_back_head_offices(
+    rules_api: httpx.AsyncClient,
+) -> None:
+    world = await make_store_world(consultants=0)
+    path = f"/api/v1/subsites/{world.subsite.id}/rules/unassigned"
+    assert (await rules_api.put(path, json=FULL_RULE, headers=admin())).status_code == 200
+
+    removed = await rules_api.delete(path, headers=admin())
+    again = await rules_api.delete(path, headers=admin())
+    now = await rules_api.get(path, headers=admin())
+    no_site = await rules_api.get("/api/v1/subsites/999999/rules/new", headers=admin())
+
+    assert removed.status_code == 204
+    assert again.status_code == 404
+    assert (now.json()["source"], rule_fields(now.json())) == ("head office", DEFAULT_RULE)
+    assert no_site.status_code == 404
+
+
+async def test_an_order_runs_on_its_sub_sites_own_rule(
+    api: httpx.AsyncClient, dispatch: Dispatch
+) -> None:
+    world = await make_store_world(consultants=2)
+    own = DEFAULT_RULE | {"accept_timeout_seconds": 240, "reminder_before_seconds": 0}
+    path = f"/api/v1/subsites/{world.subsite.id}/rules/new"
+    assert (await api.put(path, json=own, headers=admin())).status_code == 200
+    order_id = f"S{uuid.uuid4().hex[:10]}"
+    posted = await api.post(
+        "/api/v1/orders", json={"order_id": order_id, "store_id": world.store.id}, headers=admin()
+    )
+    assert posted.status_code == 202, posted.text
+
+    async def first_round() -> dict[str, Any]:
+        response = await api.get(f"/api/v1/orders/{order_id}", headers=admin())
+        assert response.status_code == 200, response.text
+        rounds: list[dict[str, Any]] = response.json()["assignments"]
+        assert rounds, "not assigned yet"
+        return rounds[0]
+
+    first = await eventually(first_round)
+    window = datetime.fromisoformat(first["accept_deadline"]) - datetime.fromisoformat(
+        first["assigned_at"]
+    )
+    assert window == timedelta(seconds=240)  # the sub-site's, not head office's 900

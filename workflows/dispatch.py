@@ -58,7 +58,8 @@ ROSTER_RECHECK = timedelta(hours=6)
 # Since this patch: a manager's request that lands mid-selection is served, continue-as-new
 # never waits on a manager's update or on notices in flight, an on-duty store whose people
 # are all at their cap backs off instead of spinning, an imported order's holder gets the
-# reminder notice, and every take-back and wish wait is published to the UI.
+# reminder notice, every take-back and wish wait is published to the UI, and the rule read
+# is the sub-site's own where its admin set one.
 SERVE_REQUESTS = "serve-requests"
 # Someone is on duty but nobody can take the order (capacity caps): look again after this,
 # doubling per wait up to the maximum (the roster signal and a manager's action wake sooner).
@@ -116,9 +117,7 @@ class OrderDispatch:
         while not self.state.completed:
             if self._history_is_long() and await self._ready_to_continue_as_new():
                 await self._continue_as_new()
-            self.rule = await self._lookup(
-                acts.load_rule, self.order.type, summary="read allocation rule"
-            )
+            self.rule = await self._load_rule()
             if self.state.assignment is None and not await self._assign_next(self.rule):
                 continue  # nobody could take it: we waited for a shift, try again
             await self._wait_for_assignee(self.rule)
@@ -366,9 +365,7 @@ class OrderDispatch:
             staff_id=self.order.assignee_id,
             reason="assigned in the previous system",
         )
-        self.rule = await self._lookup(
-            acts.load_rule, self.order.type, summary="read allocation rule"
-        )
+        self.rule = await self._load_rule()
         if await self._assign_next(self.rule) and self.state.assignment is not None:
             self.state.assignment.reminded = True  # the first notice was the reminder
 
@@ -599,6 +596,19 @@ class OrderDispatch:
             retry_policy=DB_RETRY,
         )
         return result
+
+    async def _load_rule(self) -> Rule:
+        """The rule in force for the order's sub-site (since the patch; head office's before)."""
+        assert self.order is not None
+        routed = self.state.routed
+        if self._serves_requests and routed is not None and routed.subsite_id is not None:
+            return await self._lookup(
+                acts.load_rule,
+                self.order.type,
+                routed.subsite_id,
+                summary=f"read allocation rule of sub-site {routed.subsite_code}",
+            )
+        return await self._lookup(acts.load_rule, self.order.type, summary="read allocation rule")
 
     async def _record(self, kind: str, *, at: datetime | None = None, **fields: Any) -> None:
         """Bring the database projection in step with a transition of this order."""
