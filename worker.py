@@ -62,7 +62,9 @@ def build_worker(
         task_queue=task_queue or settings.TEMPORAL_TASK_QUEUE,
         workflows=[*ORDER_WORKFLOWS, *ROSTER_WORKFLOWS],
         activities=activities or [*ORDER_ACTIVITIES, send_notice, *ROSTER_ACTIVITIES],
-        max_concurrent_activities=100,
+        max_concurrent_workflow_tasks=settings.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+        max_concurrent_activities=settings.WORKER_MAX_CONCURRENT_ACTIVITIES,
+        max_concurrent_local_activities=settings.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
         # Above the open orders: a timer that wakes an evicted order replays its whole
         # history first (300 open orders with 100 slots: timers 30 s late; docs/benchmarks).
         max_cached_workflows=cache,

@@ -622,6 +622,8 @@ async def record_transition(t: Transition) -> None:
                 current.outcome = AssignmentOutcome.ACCEPTED
                 current.accepted_at = t.at
                 current.process_deadline = t.process_deadline
+            elif t.kind == "deadline_moved" and t.accept_deadline is not None:
+                current.accept_deadline = t.accept_deadline
             elif t.kind in _CLOSING:
                 current.outcome = _CLOSING[t.kind]
                 current.closed_at = t.at

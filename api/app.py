@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import DataError
+from temporalio.service import RPCError
 
 from api import customers, directory, geo, orders, rules, staff, stores, subsites, tokens
 from api.deps import DB, Temporal
@@ -56,6 +57,19 @@ async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"invalid value: {detail}"}, status_code=422)
 
 
+async def _temporal_busy(request: Request, exc: Exception) -> JSONResponse:
+    """Temporal refused or did not answer in time (e.g. an order whose workflow task is being
+    retried after a worker crash): a 503 to retry, never a 500. Retrying is safe: an order's
+    start is idempotent on its id and a repeated action is refused as already done."""
+    status = exc.status.name if isinstance(exc, RPCError) else type(exc).__name__
+    message = str(exc).splitlines()[0] if str(exc) else "no answer"
+    return JSONResponse(
+        {"detail": f"Temporal could not take the request now ({status}: {message}); try again"},
+        status_code=503,
+        headers={"Retry-After": "2"},
+    )
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
         title="o2o-dispatch",
@@ -72,6 +86,7 @@ def create_app() -> FastAPI:
         v1.include_router(router)
     app.include_router(v1)
     app.add_exception_handler(DataError, _out_of_range)
+    app.add_exception_handler(RPCError, _temporal_busy)
     app.include_router(geo.site_router)  # last: every other GET is the web entry (redirect)
     return app
 

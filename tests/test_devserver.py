@@ -6,8 +6,10 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowExecutionDescription
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from cli.replay import replay
 from devstack.binaries import wheel_binary
@@ -15,6 +17,7 @@ from models import Order
 from models.db import session
 from settings import settings
 from starter import start_order
+from tests.api_helpers import admin, api_client
 from tests.conftest import Sinks, eventually
 from tests.factories import make_store_world
 from tests.test_order_workflow import new_order, set_rule, wait_for_round
@@ -77,3 +80,41 @@ async def test_operator_finds_escalated_orders_of_a_store(
 
         # Engineers replay what a visibility query finds against the current code.
         assert await replay(None, f'OrderType="new" AND StoreId="{world.store.id}"', 10) == 0
+
+
+@workflow.defn(name="NewOrderWorkflow", sandboxed=False)
+class CrashingOrderWorkflow:
+    """Stands for an order whose workflow task keeps failing (a bug, a worker dying in it)."""
+
+    @workflow.run
+    async def run(self, _: object) -> None:
+        raise RuntimeError("workflow task keeps failing")
+
+
+async def test_action_on_an_order_whose_workflow_task_is_failing_is_a_503(
+    dev_server: WorkflowEnvironment, clean_db: str
+) -> None:
+    """The server refuses the update (WorkflowNotReady); the API says "try again", not 500."""
+    queue = f"dev-{uuid.uuid4().hex[:8]}"
+    order_id = f"F{uuid.uuid4().hex[:8]}"
+    client = dev_server.client
+    async with Worker(client, task_queue=queue, workflows=[CrashingOrderWorkflow]):
+        handle = await client.start_workflow(
+            "NewOrderWorkflow", None, id=f"order-{order_id}", task_queue=queue
+        )
+
+        async def retried() -> None:  # the first failure makes every later attempt transient
+            description = await handle.describe()
+            assert description.raw_description.pending_workflow_task.attempt >= 2
+
+        await eventually(retried, within=30)
+        async with api_client(client) as api:
+            response = await api.post(
+                f"/api/v1/orders/{order_id}/accept", json={"staff_id": 1}, headers=admin()
+            )
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"] == "2"
+    detail = response.json()["detail"]
+    assert detail.startswith("Temporal could not take the request now"), detail
+    assert "failed state" in detail.lower() or "not ready" in detail.lower(), detail
+    await handle.terminate("test over")

@@ -109,7 +109,9 @@ class Transition:
     """One change of an order's state, for the database projection and the audit trail."""
 
     order_id: str
-    kind: str  # accepted | completed | timed_out | declined | reassigned | escalated | waiting
+    # accepted | completed | timed_out | declined | reassigned | escalated | waiting |
+    # deadline_moved
+    kind: str
     at: datetime
     round: int = 0
     staff_id: int | None = None
@@ -117,6 +119,7 @@ class Transition:
     note: str = ""
     process_deadline: datetime | None = None
     occasion: str = ""  # distinguishes repeats of one kind within a round (audit key)
+    accept_deadline: datetime | None = None  # deadline_moved: the assignee's new deadline
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,20 @@ SERVE_REQUESTS = "serve-requests"
 BUSY_RECHECK = timedelta(seconds=30)
 BUSY_RECHECK_MAX = timedelta(minutes=10)
 NOTICE_HANDOVER_WAIT = timedelta(seconds=10)
+# Since this patch the accept deadline runs from when the assignee was told (their first
+# notice of the round delivered), not from the selection: under a backlog (a worker that
+# restarts, a slow relay) a notice that leaves late no longer costs the person their chance,
+# and the reassignments that would cause — each one more load — no longer feed the backlog.
+DEADLINE_FROM_NOTICE = "deadline-from-notice"
+TOLD_WAIT_MAX = timedelta(minutes=2)  # every channel down: the clock starts anyway
+DEADLINE_SLACK = timedelta(seconds=1)  # told within this of the selection: nothing to move
+
+
+def _delivered(notice: asyncio.Task[Any]) -> bool:
+    """A notice activity that finished with the message sent (its result is in history)."""
+    if not notice.done() or notice.cancelled() or notice.exception() is not None:
+        return False
+    return bool(notice.result().status == "sent")
 
 
 def _rejected(message: str, kind: str) -> ApplicationError:
@@ -96,6 +110,7 @@ class OrderDispatch:
         self._roster_changed = False
         self._db = asyncio.Lock()  # projection writes from handlers and loop stay in order
         self._notices: list[asyncio.Task[Any]] = []
+        self._telling: list[asyncio.Task[Any]] = []  # this round's notices to the assignee
         self._published: dict[str, Any] = {}
         self._history_limit = 1500
 
@@ -167,7 +182,7 @@ class OrderDispatch:
         self._settled = forced
         self._publish()
         imported = forced is not None and forced.actor == "import"
-        self._notify(
+        self._telling = self._notify(
             "reminder" if imported and self._serves_requests else "assigned",
             [result.staff_id],
             rule,
@@ -251,6 +266,9 @@ class OrderDispatch:
         a = self.state.assignment
         assert a is not None
         untouched = lambda: self.state.assignment is a and a.status == "offered"  # noqa: E731
+        telling, self._telling = self._telling, []
+        if telling and untouched() and workflow.patched(DEADLINE_FROM_NOTICE):
+            await self._start_clock_when_told(a, rule, telling)
         remind_at = a.accept_deadline - timedelta(seconds=rule.reminder_before_seconds)
         if (
             not a.reminded
@@ -279,6 +297,31 @@ class OrderDispatch:
                 f"processing deadline for staff {a.staff_id}, round {a.round}",
             ):
                 await self._time_out(a, rule, stage="process")
+
+    async def _start_clock_when_told(
+        self, a: CurrentAssignment, rule: Rule, telling: list[asyncio.Task[Any]]
+    ) -> None:
+        """Wait until one notice reached the assignee (or all settled), then give them the
+        rule's full accept timeout from that moment; the projection hears of a later deadline."""
+        untouched = lambda: self.state.assignment is a and a.status == "offered"  # noqa: E731
+        told = lambda: any(map(_delivered, telling)) or all(n.done() for n in telling)  # noqa: E731
+        await self._until(
+            lambda: told() or not untouched(),
+            workflow.now() + TOLD_WAIT_MAX,
+            f"staff {a.staff_id} told of round {a.round}",
+        )
+        deadline = workflow.now() + timedelta(seconds=rule.accept_timeout_seconds)
+        if not untouched() or deadline - a.accept_deadline < DEADLINE_SLACK:
+            return
+        late = (deadline - a.accept_deadline).total_seconds()
+        a.accept_deadline = deadline
+        await self._record(
+            "deadline_moved",
+            round=a.round,
+            staff_id=a.staff_id,
+            accept_deadline=deadline,
+            note=f"staff {a.staff_id} was told {late:.0f} s after the selection",
+        )
 
     async def _time_out(self, a: CurrentAssignment, rule: Rule, *, stage: str) -> None:
         """Record the timeout, tell the manager, pause for the reassignment period."""
@@ -633,8 +676,9 @@ class OrderDispatch:
         *,
         occasion: str = "",
         **context: str | int | None,
-    ) -> None:
-        """Start one notice per recipient and channel; the loop's timers never wait for them."""
+    ) -> list[asyncio.Task[Any]]:
+        """Start one notice per recipient and channel; the loop's timers never wait for them
+        (only, since DEADLINE_FROM_NOTICE, the accept clock starts once the assignee is told)."""
         routed = self.state.routed
         assert routed is not None
         fields: dict[str, str | int | None] = {
@@ -645,9 +689,10 @@ class OrderDispatch:
             "round": self.state.round,
             **context,
         }
+        started: list[asyncio.Task[Any]] = []
         for staff_id in staff_ids:
             for channel in rule.channels.get(kind, []):
-                self._notices.append(
+                started.append(
                     workflow.start_activity(
                         send_notice,
                         NoticeRequest(
@@ -664,7 +709,8 @@ class OrderDispatch:
                         retry_policy=NOTICE_RETRY,
                     )
                 )
-        self._notices = [n for n in self._notices if not n.done()]
+        self._notices = [n for n in self._notices if not n.done()] + started
+        return started
 
     async def _drain_notices(self) -> None:
         # A notice that failed for good is recorded by its activity; it never fails the order.
