@@ -53,7 +53,9 @@ async def test_the_accept_deadline_runs_from_the_notice_not_from_the_selection(
 ) -> None:
     dispatch, notices = held
     await set_rule(
-        accept_timeout_seconds=2, reminder_before_seconds=0, reassign_period_seconds=0,
+        accept_timeout_seconds=2,
+        reminder_before_seconds=0,
+        reassign_period_seconds=0,
         max_rounds=10,
     )
     world = await make_store_world(consultants=2)

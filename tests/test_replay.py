@@ -20,7 +20,12 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from workflows.contracts import OrderInput, OrderView
-from workflows.dispatch import ORDER_WORKFLOWS, SERVE_REQUESTS, OrderDispatch
+from workflows.dispatch import (
+    DEADLINE_FROM_NOTICE,
+    ORDER_WORKFLOWS,
+    SERVE_REQUESTS,
+    OrderDispatch,
+)
 
 HISTORIES = Path(__file__).parent / "histories"
 SCENARIOS = {
@@ -30,9 +35,15 @@ SCENARIOS = {
     # Recorded after the "preferred-consultant" patch: its marker and the wish's wait.
     "new_order_preferred_consultant": "NewOrderWorkflow",
 }
-# Current code, then each patch's predecessors: before "serve-requests" (no marker, the
-# old request handling), before "local-lookups" (lookups as regular activities).
-GENERATIONS = ("", "before-serve-requests/", "before-local-lookups/")
+# Current code, then each patch's predecessors: before "deadline-from-notice" (the accept
+# clock ran from the selection), before "serve-requests" (no marker, the old request
+# handling), before "local-lookups" (lookups as regular activities).
+GENERATIONS = (
+    "",
+    "before-deadline-from-notice/",
+    "before-serve-requests/",
+    "before-local-lookups/",
+)
 RECORDED = {f"{g}{name}": kind for g in GENERATIONS for name, kind in SCENARIOS.items()}
 
 
@@ -78,6 +89,7 @@ async def test_an_unguarded_change_is_caught_as_nondeterministic() -> None:
     ("name", "local"),
     [
         ("new_order", True),
+        ("before-deadline-from-notice/new_order", True),
         ("before-serve-requests/new_order", True),
         ("before-local-lookups/new_order", False),
     ],
@@ -95,16 +107,26 @@ def test_lookups_are_local_activities_since_the_patch(name: str, local: bool) ->
     assert bool(markers) is local
 
 
-@pytest.mark.parametrize(
-    ("name", "patched"), [("new_order", True), ("before-serve-requests/new_order", False)]
-)
-def test_orders_started_since_the_serve_requests_patch_carry_its_marker(
-    name: str, patched: bool
-) -> None:
-    patches = [
+def patches_in(name: str) -> list[str]:
+    return [
         json.loads(e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
         for e in load(name).events
         if e.HasField("marker_recorded_event_attributes")
         and e.marker_recorded_event_attributes.marker_name == "core_patch"
     ]
-    assert (SERVE_REQUESTS in patches) is patched
+
+
+@pytest.mark.parametrize(
+    ("name", "serve_requests", "deadline_from_notice"),
+    [
+        ("new_order", True, True),
+        ("before-deadline-from-notice/new_order", True, False),
+        ("before-serve-requests/new_order", False, False),
+    ],
+)
+def test_each_generation_carries_the_markers_of_its_patches(
+    name: str, serve_requests: bool, deadline_from_notice: bool
+) -> None:
+    patches = patches_in(name)
+    assert (SERVE_REQUESTS in patches) is serve_requests
+    assert (DEADLINE_FROM_NOTICE in patches) is deadline_from_notice
