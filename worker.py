@@ -41,6 +41,7 @@ from workflows.dispatch import ORDER_WORKFLOWS
 from workflows.roster import ROSTER_WORKFLOWS, RosterMaintenanceInput, RosterMaintenanceWorkflow
 
 ROSTER_SCHEDULE_ID = "roster-maintenance"
+ACTIVITIES: list[Callable[..., Any]] = [*ORDER_ACTIVITIES, send_notice, *ROSTER_ACTIVITIES]
 ROSTER_EVERY = timedelta(hours=6)
 
 
@@ -61,7 +62,7 @@ def build_worker(
         client,
         task_queue=task_queue or settings.TEMPORAL_TASK_QUEUE,
         workflows=[*ORDER_WORKFLOWS, *ROSTER_WORKFLOWS],
-        activities=activities or [*ORDER_ACTIVITIES, send_notice, *ROSTER_ACTIVITIES],
+        activities=activities or ACTIVITIES,
         max_concurrent_workflow_tasks=settings.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
         max_concurrent_activities=settings.WORKER_MAX_CONCURRENT_ACTIVITIES,
         max_concurrent_local_activities=settings.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,

@@ -78,6 +78,7 @@ import asyncio  # noqa: E402
 import socket  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Awaitable, Callable  # noqa: E402
+from contextlib import asynccontextmanager  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any, TypeVar  # noqa: E402
 
@@ -178,6 +179,20 @@ async def dispatch(
     queue = f"test-{uuid.uuid4().hex[:8]}"
     async with build_worker(time_skipping_env.client, task_queue=queue):
         yield Dispatch(time_skipping_env, time_skipping_env.client, queue, sinks)
+
+
+@asynccontextmanager
+async def dispatch_with(
+    dispatch: Dispatch, replacing: dict[Callable[..., Any], Callable[..., Any]]
+) -> AsyncIterator[Dispatch]:
+    """A second worker on its own task queue whose activities `replacing` swaps (a slow
+    selection, held notices); the rest are the real ones."""
+    from worker import ACTIVITIES, build_worker
+
+    queue = f"{dispatch.task_queue}-{uuid.uuid4().hex[:4]}"
+    activities = [replacing.get(a, a) for a in ACTIVITIES]
+    async with build_worker(dispatch.client, task_queue=queue, activities=activities):
+        yield Dispatch(dispatch.env, dispatch.client, queue, dispatch.sinks)
 
 
 # ------------------------------------------------------------------ the HTTP API in-process

@@ -11,15 +11,13 @@ from datetime import timedelta
 import pytest
 from temporalio import activity
 
-from activities import orders as acts
 from activities.notices import NoticeOutcome, NoticeRequest, send_notice
 from starter import start_order
 from tests.api_helpers import assignments_of
-from tests.conftest import Dispatch
+from tests.conftest import Dispatch, dispatch_with
 from tests.factories import make_store_world
 from tests.test_manager_requests import events_of_kind
 from tests.test_order_workflow import new_order, set_rule, wait_for_round
-from worker import build_worker
 
 HELD = 4.0  # seconds the first round's notices are held back, twice the accept timeout
 
@@ -40,12 +38,8 @@ class HeldNotices:
 @pytest.fixture
 async def held(dispatch: Dispatch) -> AsyncIterator[tuple[Dispatch, HeldNotices]]:
     notices = HeldNotices()
-    queue = f"{dispatch.task_queue}-held"
-    worker = build_worker(
-        dispatch.client, task_queue=queue, activities=[*acts.ORDER_ACTIVITIES, notices.send_notice]
-    )
-    async with worker:
-        yield Dispatch(dispatch.env, dispatch.client, queue, dispatch.sinks), notices
+    async with dispatch_with(dispatch, {send_notice: notices.send_notice}) as held_back:
+        yield held_back, notices
 
 
 async def test_the_accept_deadline_runs_from_the_notice_not_from_the_selection(

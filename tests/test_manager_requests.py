@@ -15,15 +15,13 @@ from temporalio import activity
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 
 from activities import orders as acts
-from activities.notices import send_notice
 from models import OrderEvent
 from models.db import session
 from starter import start_order, workflow_id
 from tests.api_helpers import assignments_of
-from tests.conftest import Dispatch, eventually
+from tests.conftest import Dispatch, dispatch_with, eventually
 from tests.factories import make_store_world
 from tests.test_order_workflow import new_order, set_rule, start, wait_for_round
-from worker import build_worker
 from workflows.contracts import AssignRequest, AssignResult, ManagerAction, OrderInput, StaffAction
 from workflows.contracts import OrderView as View
 from workflows.dispatch import NewOrderWorkflow
@@ -67,13 +65,8 @@ class SlowSelection:
 @pytest.fixture
 async def slow(dispatch: Dispatch) -> AsyncIterator[tuple[Dispatch, SlowSelection]]:
     selection = SlowSelection()
-    others = [a for a in acts.ORDER_ACTIVITIES if a is not acts.assign_order]
-    queue = f"{dispatch.task_queue}-slow"
-    worker = build_worker(
-        dispatch.client, task_queue=queue, activities=[*others, selection.assign_order, send_notice]
-    )
-    async with worker:
-        yield Dispatch(dispatch.env, dispatch.client, queue, dispatch.sinks), selection
+    async with dispatch_with(dispatch, {acts.assign_order: selection.assign_order}) as slowed:
+        yield slowed, selection
 
 
 async def test_a_redispatch_landing_mid_selection_is_served_by_the_next_round(
