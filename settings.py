@@ -83,12 +83,14 @@ class Settings(BaseSettings):
 
     # Worker: workflows kept in memory; keep it above the orders open at once.
     WORKER_MAX_CACHED_WORKFLOWS: int = Field(default=12_000, ge=0, le=1_000_000)
-    # Tasks one worker process takes at a time. Python runs them on one core: a task taken
-    # but queued behind others still counts against Temporal's 10 s workflow-task timeout,
-    # so a small number keeps the backlog on the server, where waiting costs nothing (see
-    # README "Performance and reliability": 100 of each collapsed after a worker SIGKILL).
+    # Workflow tasks one worker process takes at a time. Python runs them on one core: a task
+    # taken but queued behind others still counts against Temporal's 10 s workflow-task
+    # timeout, so a small number keeps the backlog on the server, where waiting costs nothing
+    # (docs/benchmarks, "2026-12-03": with 100, tasks timed out after a worker SIGKILL).
     WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: int = Field(default=10, ge=2, le=1000)
-    WORKER_MAX_CONCURRENT_ACTIVITIES: int = Field(default=20, ge=1, le=1000)
+    # Activities mostly wait on SMTP, HTTP and the database: many at once keep the loop busy
+    # (20 throttled the backlog after a database outage to a standstill).
+    WORKER_MAX_CONCURRENT_ACTIVITIES: int = Field(default=100, ge=1, le=1000)
     WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: int = Field(default=10, ge=1, le=1000)
 
     # Notices: how often a failed send is tried before it is recorded as failed. With the
