@@ -88,9 +88,10 @@ class Settings(BaseSettings):
     # timeout, so a small number keeps the backlog on the server, where waiting costs nothing
     # (docs/benchmarks, "2026-12-03": with 100, tasks timed out after a worker SIGKILL).
     WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: int = Field(default=10, ge=2, le=1000)
-    # Activities mostly wait on SMTP, HTTP and the database: many at once keep the loop busy
-    # (20 throttled the backlog after a database outage to a standstill).
-    WORKER_MAX_CONCURRENT_ACTIVITIES: int = Field(default=100, ge=1, le=1000)
+    # Activities share that core too: with 100 at once, notices crowded out the projection
+    # writes a staff member's accept waits for (temporal-restart drill: 840 accepts by t+240 s
+    # with 100 slots, 1,124 with 20).
+    WORKER_MAX_CONCURRENT_ACTIVITIES: int = Field(default=20, ge=1, le=1000)
     WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: int = Field(default=10, ge=1, le=1000)
 
     # Notices: how often a failed send is tried before it is recorded as failed. With the
