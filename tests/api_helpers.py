@@ -27,6 +27,7 @@ from models import (
 )
 from models.db import session
 from settings import settings
+from tests.factories import StoreWorld
 
 V1 = "/api/v1"
 
@@ -55,6 +56,13 @@ class NoTemporal:
 
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"the request reached Temporal (client.{name})")
+
+
+async def manager_of(world: StoreWorld) -> dict[str, str]:
+    """Authorization headers of the world's store manager, as `/tokens` would issue them."""
+    assert world.manager.id is not None and world.store.id is not None
+    token = await make_token(Role.STORE_MANAGER, staff_id=world.manager.id, store_id=world.store.id)
+    return bearer(token)
 
 
 async def make_token(

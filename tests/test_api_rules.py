@@ -13,7 +13,7 @@ import pytest
 from api.deps import hash_token
 from models import DEFAULT_CHANNELS, ApiToken, Role
 from models.db import session
-from tests.api_helpers import admin, api_client, bearer, make_token
+from tests.api_helpers import admin, api_client, bearer, make_token, manager_of
 from tests.conftest import Dispatch, eventually
 from tests.factories import make_store_world
 
@@ -247,9 +247,7 @@ async def test_a_sub_site_admin_sets_their_sub_sites_own_rule(
     token = bearer(
         await make_token(Role.SUBSITE_ADMIN, staff_id=mine.manager.id, subsite_id=mine.subsite.id)
     )
-    manager = bearer(
-        await make_token(Role.STORE_MANAGER, staff_id=mine.manager.id, store_id=mine.store.id)
-    )
+    manager = await manager_of(mine)
     path = f"/api/v1/subsites/{mine.subsite.id}/rules/new"
 
     before = await rules_api.get(path, headers=token)

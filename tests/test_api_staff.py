@@ -21,6 +21,7 @@ from tests.api_helpers import (
     bearer,
     events_of,
     make_token,
+    manager_of,
     slots_of,
 )
 from tests.conftest import Dispatch, eventually
@@ -150,9 +151,7 @@ async def test_a_demoted_manager_loses_manager_powers_at_once(
     offline_api: httpx.AsyncClient,
 ) -> None:
     world = await make_store_world(consultants=1)
-    manager = bearer(
-        await make_token(Role.STORE_MANAGER, staff_id=world.manager.id, store_id=world.store.id)
-    )
+    manager = await manager_of(world)
     person = world.consultants[0]
     before = await offline_api.patch(f"{STAFF}/{person.id}", json={"capacity": 3}, headers=manager)
 
@@ -169,9 +168,7 @@ async def test_a_store_manager_manages_consultants_not_managers(
     offline_api: httpx.AsyncClient,
 ) -> None:
     world = await make_store_world(consultants=1)
-    manager = bearer(
-        await make_token(Role.STORE_MANAGER, staff_id=world.manager.id, store_id=world.store.id)
-    )
+    manager = await manager_of(world)
     person = world.consultants[0]
     new_manager = {"store_id": world.store.id, "name": "Qian Li", "role": "manager"}
 

@@ -11,7 +11,7 @@ import pytest
 
 from models import Role, Store
 from models.db import session
-from tests.api_helpers import V1, add_patterns, admin, bearer, make_token, slots_of
+from tests.api_helpers import V1, add_patterns, admin, bearer, make_token, manager_of, slots_of
 from tests.factories import StoreWorld, make_store_world
 
 STORES = f"{V1}/stores"
@@ -45,9 +45,7 @@ async def test_a_sub_site_admin_opens_stores_in_their_own_sub_site_only(
 ) -> None:
     mine, other = await make_store_world(consultants=0), await make_store_world(consultants=0)
     token = await admin_of(mine)
-    manager = bearer(
-        await make_token(Role.STORE_MANAGER, staff_id=mine.manager.id, store_id=mine.store.id)
-    )
+    manager = await manager_of(mine)
 
     opened = await offline_api.post(STORES, json=new_store(mine), headers=token)
     elsewhere = await offline_api.post(STORES, json=new_store(other), headers=token)
