@@ -565,11 +565,19 @@ async def _event(
     )
 
 
-async def _book_points(db: AsyncSession, t: Transition, rule: AllocationRule | SubSiteRule) -> None:
-    delta = {"completed": rule.points_processed_in_time, "timed_out": rule.points_timed_out}.get(
-        t.kind
-    )
-    if not delta or t.staff_id is None:
+_POINTS_FOR: dict[str, Callable[[AllocationRule | SubSiteRule], int]] = {
+    "completed": lambda rule: rule.points_processed_in_time,
+    "timed_out": lambda rule: rule.points_timed_out,
+}
+
+
+async def _book_points(db: AsyncSession, t: Transition, order: Order) -> None:
+    """Points for the transitions that earn them, by the rule in force for the order."""
+    points = _POINTS_FOR.get(t.kind)
+    if points is None or t.staff_id is None:
+        return  # most transitions: no rule to read
+    delta = points(await rule_in_force(db, order.type, order.subsite_id))
+    if not delta:
         return
     await db.exec(
         insert(PointsEntry)
@@ -641,8 +649,7 @@ async def record_transition(t: Transition) -> None:
         elif t.kind in _CLOSING and order.status != OrderStatus.COMPLETED:
             order.assignee_id = None
             order.status = OrderStatus.ESCALATED if order.escalated else OrderStatus.RECEIVED
-        rule = await rule_in_force(db, order.type, order.subsite_id)
-        await _book_points(db, t, rule)
+        await _book_points(db, t, order)
         detail = {"round": t.round, "staff_id": t.staff_id, "note": t.note}
         await _event(db, t.order_id, f"{t.kind}:{t.round}:{t.occasion}", t.kind, detail, t.actor)
         await db.commit()

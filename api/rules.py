@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Path, Response
 from pydantic import ConfigDict, Field, field_validator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from activities.orders import get_or_create_rule
+from activities.orders import get_or_create_rule, rule_in_force
 from api.access import forbidden, require
 from api.deps import DB, Caller, Principal
 from api.subsites import is_admin_of
@@ -106,8 +106,7 @@ async def get_subsite_rule(
 ) -> dict[str, Any]:
     """The rule in force for the sub-site's orders: its own, else head office's (`source`)."""
     await _site(db, caller, subsite_id, change=False)
-    own = await db.get(SubSiteRule, (subsite_id, order_type.value))
-    return _in_force(own or await get_or_create_rule(db, order_type.value), subsite_id)
+    return _in_force(await rule_in_force(db, order_type.value, subsite_id), subsite_id)
 
 
 @subsite_router.put("/{order_type}")

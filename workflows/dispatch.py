@@ -265,7 +265,7 @@ class OrderDispatch:
         """Remind, then wait for accept and for processing; a missed deadline is a timeout."""
         a = self.state.assignment
         assert a is not None
-        untouched = lambda: self.state.assignment is a and a.status == "offered"  # noqa: E731
+        untouched = lambda: self._offered(a)  # noqa: E731
         telling, self._telling = self._telling, []
         if telling and untouched() and workflow.patched(DEADLINE_FROM_NOTICE):
             await self._start_clock_when_told(a, rule, telling)
@@ -303,7 +303,7 @@ class OrderDispatch:
     ) -> None:
         """Wait until one notice reached the assignee (or all settled), then give them the
         rule's full accept timeout from that moment; the projection hears of a later deadline."""
-        untouched = lambda: self.state.assignment is a and a.status == "offered"  # noqa: E731
+        untouched = lambda: self._offered(a)  # noqa: E731
         told = lambda: any(map(_delivered, telling)) or all(n.done() for n in telling)  # noqa: E731
         await self._until(
             lambda: told() or not untouched(),
@@ -595,6 +595,10 @@ class OrderDispatch:
             raise _rejected("the order has been processed already", "Conflict")
         if self.state.routed is None:
             raise _rejected("the order is still being routed; try again in a moment", "Conflict")
+
+    def _offered(self, a: CurrentAssignment) -> bool:
+        """`a` is still this order's assignment, offered and not yet taken."""
+        return self.state.assignment is a and a.status == "offered"
 
     def _remember_previous(self, staff_id: int) -> None:
         if staff_id not in self.state.previous:
