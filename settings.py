@@ -110,6 +110,19 @@ class Settings(BaseSettings):
     API_PORT: int = Field(default=8000, ge=1, le=65535)
     ADMIN_TOKEN: str = DEV_ADMIN_TOKEN
 
+    # Operations (issue 15): when an order counts as stuck (`o2o stuck`, GET /orders/stuck),
+    # where the worker serves its Prometheus metrics (0: nowhere), and OpenTelemetry tracing
+    # (off by default: nothing is imported or wrapped then).
+    STUCK_WAITING_MINUTES: float = Field(default=120, gt=0)
+    STUCK_ESCALATED_MINUTES: float = Field(default=30, gt=0)
+    STUCK_ACTIVITY_ATTEMPTS: int = Field(default=5, ge=2)
+    # A disagreement younger than this is a write in flight, not a fault.
+    STUCK_OUT_OF_STEP_SECONDS: float = Field(default=120, ge=0)
+    WORKER_METRICS_HOST: str = "127.0.0.1"
+    WORKER_METRICS_PORT: int = Field(default=9464, ge=0, le=65535)
+    TRACING: bool = False
+    OTLP_ENDPOINT: str = "http://127.0.0.1:4317"
+
     @field_validator("TRUSTED_PROXIES", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:

@@ -9,8 +9,9 @@ back the one workflow that exists (a processed order is never started again).
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
@@ -98,5 +99,37 @@ async def main(client: Client | None = None, argv: list[str] | None = None) -> N
     print(f"started {handle.id}")
 
 
+def run_and_exit(argv: list[str] | None = None) -> NoReturn:
+    """Run `main` and leave the process with its exit code, skipping interpreter teardown.
+
+    The client's core runtime (Rust, with its own threads) has no close in the SDK; at
+    interpreter finalisation one of those threads may still call back into Python and abort
+    the process ("Fatal Python error: PyGILState_Release", rc 134) after the order was
+    started (temporalio/sdk-python#300). Nothing is left to tear down once `main` returned,
+    so the output is flushed and the process ends with `os._exit`.
+    """
+    try:
+        asyncio.run(main(argv=argv))
+        code = 0
+    except SystemExit as exc:
+        code = _exit_code(exc.code)
+    except Exception as exc:  # an unreachable Temporal, say: one line, not a traceback
+        print(
+            f"starter: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+            file=sys.stderr,
+        )
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _exit_code(code: object) -> int:
+    if code is None or isinstance(code, int):
+        return code or 0
+    print(code, file=sys.stderr)  # SystemExit("message") prints it and exits 1
+    return 1
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_and_exit()

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from cli import through_api
 from cli.modules import GROUPS, order_app
+from cli.operations import reconcile_command, stuck_command
 from cli.replay import redrive_command, replay_command
 
 app = typer.Typer(
@@ -45,6 +46,8 @@ def main(
 
 app.command("replay")(replay_command)
 app.command("redrive")(redrive_command)
+app.command("stuck")(stuck_command)
+app.command("reconcile")(reconcile_command)
 
 
 @app.command()
