@@ -13,6 +13,7 @@ from sqlalchemy.exc import DataError
 from temporalio.service import RPCError
 
 from api import customers, directory, geo, orders, rules, staff, stores, subsites, tokens
+from api import stuck as stuck_orders
 from api.deps import DB, Temporal
 from models.db import migrate
 from settings import settings
@@ -78,6 +79,7 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     v1 = APIRouter(prefix="/api/v1")
+    v1.include_router(stuck_orders.router)  # before orders: /orders/stuck is no order id
     for router in (health, orders.router, rules.router, rules.subsite_router, directory.router):
         v1.include_router(router)
     for router in (customers.router, subsites.router, stores.router, geo.router):
