@@ -21,6 +21,7 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.runtime import Runtime
 
 from settings import settings
 from workflows import search_attributes as sa
@@ -32,8 +33,13 @@ def workflow_id(order_id: str) -> str:
     return f"order-{order_id}"
 
 
-async def connect() -> Client:
-    return await Client.connect(settings.TEMPORAL_ADDRESS, namespace=settings.TEMPORAL_NAMESPACE)
+async def connect(*, runtime: Runtime | None = None) -> Client:
+    """A client of TEMPORAL_ADDRESS; `runtime` carries the worker's metrics endpoint."""
+    return await Client.connect(
+        settings.TEMPORAL_ADDRESS,
+        namespace=settings.TEMPORAL_NAMESPACE,
+        runtime=runtime or Runtime.default(),
+    )
 
 
 async def start_order(

@@ -118,10 +118,15 @@ async def ensure_roster_schedule(client: Client, *, task_queue: str | None = Non
 
 
 async def main(client: Client | None = None, stop: asyncio.Event | None = None) -> None:
+    from observability.runtime import metrics_address, worker_runtime
     from starter import connect
 
     migrate()
-    client = client or await connect()
+    if client is None:
+        runtime = worker_runtime()
+        client = await connect(runtime=runtime)
+        if runtime is not None:
+            print(f"metrics on http://{metrics_address()}/metrics")
     created = await ensure_roster_schedule(client)
     print(f"schedule {ROSTER_SCHEDULE_ID!r} " + ("created" if created else "already there"))
     try:

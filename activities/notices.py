@@ -49,6 +49,7 @@ from notify.errors import PermanentDeliveryError
 from notify.log import notification_log
 from notify.sms import provider_from_settings
 from notify.templates import Rendered, RenderError, order_link, render, template_language
+from observability import domain as domain_metrics
 from settings import settings
 
 __all__ = ["NoticeOutcome", "NoticeRequest", "notice_key", "notification_log", "send_notice"]
@@ -175,6 +176,7 @@ async def _finish(
             await db.commit()
             return NoticeOutcome(key, row.status, f"already {row.status}")
         row.status = status.value
+        domain_metrics.count_notice(row.channel, status.value)  # counts settled outcomes only
         if error:
             row.last_error = _clip(error, 1000)
         if status is NoticeStatus.SENT:
@@ -237,6 +239,7 @@ async def send_notice(request: NoticeRequest) -> NoticeOutcome:
         if staff is None or reason:
             row.status = NoticeStatus.SKIPPED.value
             row.last_error = _clip(f"not sent by {channel.value}: {reason}", 1000)
+            domain_metrics.count_notice(channel.value, NoticeStatus.SKIPPED.value)
             db.add(row)
             await db.commit()
             log.warning("notice %s skipped: %s", key, reason)
@@ -260,6 +263,7 @@ async def send_notice(request: NoticeRequest) -> NoticeOutcome:
         except RenderError as exc:  # a bug in the caller or a template: retrying cannot help
             row.status = NoticeStatus.FAILED.value
             row.last_error = _clip(str(exc), 1000)
+            domain_metrics.count_notice(channel.value, NoticeStatus.FAILED.value)
             db.add(row)
             await db.commit()
             log.error("notice %s not rendered: %s", key, exc)

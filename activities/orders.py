@@ -47,6 +47,7 @@ from models import (
     SubSiteRule,
 )
 from models.db import session
+from observability import domain as domain_metrics
 from settings import settings
 from workflows.contracts import (
     AssignRequest,
@@ -330,6 +331,8 @@ async def route_order(order: OrderRequest) -> RoutedOrder:
             )
             await _event(db, order.order_id, "routed", "routed", detail)
             await db.commit()
+            if existing is None:  # routed again after "no store": received once
+                domain_metrics.count_order_event("received", store_id=values["store_id"])
         row = await db.get(Order, order.order_id, populate_existing=True)
         assert row is not None
         event = (
@@ -530,6 +533,7 @@ async def assign_order(request: AssignRequest) -> AssignResult:
         order.updated_at = request.at
         await _event(db, request.order_id, f"assigned:{request.round}", "assigned", reason)
         await db.commit()
+        domain_metrics.count_order_event("assigned", store_id=request.store_id)
         return await _result(db, assignment)
 
 
@@ -653,6 +657,7 @@ async def record_transition(t: Transition) -> None:
         detail = {"round": t.round, "staff_id": t.staff_id, "note": t.note}
         await _event(db, t.order_id, f"{t.kind}:{t.round}:{t.occasion}", t.kind, detail, t.actor)
         await db.commit()
+    domain_metrics.count_transition(t, store_id=order.store_id, received_at=order.created_at)
 
 
 # ---------------------------------------------------------------- roster and contacts

@@ -16,6 +16,7 @@ from api import customers, directory, geo, orders, rules, staff, stores, subsite
 from api import stuck as stuck_orders
 from api.deps import DB, Temporal
 from models.db import migrate
+from observability.api import instrument
 from settings import settings
 
 
@@ -89,6 +90,7 @@ def create_app() -> FastAPI:
     app.include_router(v1)
     app.add_exception_handler(DataError, _out_of_range)
     app.add_exception_handler(RPCError, _temporal_busy)
+    instrument(app)  # /metrics, before the web entry's catch-all GET
     app.include_router(geo.site_router)  # last: every other GET is the web entry (redirect)
     return app
 

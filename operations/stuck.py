@@ -82,13 +82,14 @@ class StuckOrder:
 
 
 async def find_stuck(
-    client: Client,
+    client: Client | None,
     *,
     thresholds: Thresholds | None = None,
     kinds: frozenset[StuckKind] | None = None,
     now: datetime | None = None,
 ) -> list[StuckOrder]:
-    """Every stuck order (one line per order and kind), oldest first."""
+    """Every stuck order (one line per order and kind), oldest first. Without a client only
+    the database kinds can be looked for."""
     t = thresholds or Thresholds()
     now = now or datetime.now(UTC)
     wanted = kinds or frozenset(StuckKind)
@@ -103,6 +104,8 @@ async def find_stuck(
         StuckKind.OUT_OF_STEP,
     }
     if wanted & temporal_kinds:
+        if client is None:
+            raise ValueError("the Temporal kinds of stuck orders need a Temporal client")
         running = await _running_orders(client)
         found += await _failing(client, running, t, now, wanted)
         if StuckKind.OUT_OF_STEP in wanted:
