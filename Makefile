@@ -18,8 +18,9 @@ lint: install  ## ruff and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 
-check: lint test  ## what CI runs, plus the compose file check
+check: lint test  ## what CI runs, plus the compose file and deploy/ checks
 	bash .ci/check-compose
+	bash .ci/check-deploy
 
 install: $(VENV)/.installed
 
