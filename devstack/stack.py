@@ -2,7 +2,8 @@
 
 Temporal dev server (file-persisted, with its UI), PostgreSQL from pgserver (unless
 DATABASE_URL is set), the SMTP and SMS sinks, the worker and the HTTP API as child
-processes. Ctrl-C stops every child; a second start reuses the state folder.
+processes. A worker or API that dies is started again with backoff (devstack/supervision.py);
+Ctrl-C stops every child; a second start reuses the state folder.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from devstack.binaries import wheel_binary
+from devstack.supervision import FAST_FAILURE, RestartPolicy
 from settings import settings
 from workflows.search_attributes import dev_server_flags
 
@@ -99,14 +101,61 @@ async def _spawn(
     name: str, args: list[str], env: dict[str, str], log: Path
 ) -> asyncio.subprocess.Process:
     out = log.open("ab")
-    console.print(f"[dim]starting {name}: {' '.join(args[:4])}… (log: {log})[/dim]")
-    return await asyncio.create_subprocess_exec(
+    process = await asyncio.create_subprocess_exec(
         *args,
         env=env,
         stdout=out,
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,  # Ctrl-C reaches us alone; we stop the children in order
     )
+    console.print(
+        f"[dim]started {name} (pid {process.pid}): {' '.join(args[:4])}… (log: {log})[/dim]"
+    )
+    return process
+
+
+@dataclass
+class Supervised:
+    """A child the stack restarts when it dies (see devstack/supervision.py's policy)."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    log: Path
+    process: asyncio.subprocess.Process | None = None
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+
+    async def start(self) -> None:
+        self.process = await _spawn(self.name, self.args, self.env, self.log)
+
+    async def keep_running(self, stop: asyncio.Event) -> None:
+        """Restart the child each time it exits, until `stop` or the policy gives up."""
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            assert self.process is not None
+            started = loop.time()
+            code = await self.process.wait()
+            if stop.is_set():
+                return
+            decision = self.policy.after_exit(ran_for=loop.time() - started)
+            if decision.give_up:
+                console.print(
+                    f"[red]{self.name} exited with {code} {decision.fast_failures} times in a "
+                    f"row within {FAST_FAILURE.seconds} s of starting; see {self.log} — "
+                    "stopping the stack[/red]"
+                )
+                stop.set()
+                return
+            console.print(
+                f"[yellow]{self.name} exited with {code}; restarting in "
+                f"{decision.delay.total_seconds():g} s (see {self.log})[/yellow]"
+            )
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=decision.delay.total_seconds())
+                return  # Ctrl-C during the backoff
+            except TimeoutError:
+                pass
+            await self.start()
 
 
 async def _stop(name: str, process: asyncio.subprocess.Process) -> None:
@@ -187,6 +236,7 @@ async def run() -> None:
         "PYTHONUNBUFFERED": "1",
     }
     children: list[tuple[str, asyncio.subprocess.Process]] = []
+    parts: list[Supervised] = []  # the worker and the API, restarted when they die
     mail: MailSink | None = None
     sms: SmsSink | None = None
     stop = asyncio.Event()
@@ -238,23 +288,32 @@ async def run() -> None:
         await sms.start()
 
         cli = [sys.executable, "-m", "cli"]
-        for name, command in (("worker", "worker"), ("HTTP API", "api")):
-            children.append(
-                (name, await _spawn(name, [*cli, command], env, state / f"{command}.log"))
-            )
+        parts += [
+            Supervised(name, [*cli, command], env, state / f"{command}.log")
+            for name, command in (("worker", "worker"), ("HTTP API", "api"))
+        ]
+        for part in parts:
+            await part.start()
         _print_ready(database_url, state, tokens)
 
-        waits = [asyncio.create_task(p.wait()) for _, p in children]
+        # The worker and the API are restarted when they die; Temporal and PostgreSQL hold
+        # the state, so their exit (or a part that keeps failing at once) stops the stack.
+        watched = [asyncio.create_task(p.keep_running(stop)) for p in parts]
         stopper = asyncio.create_task(stop.wait())
-        await asyncio.wait([stopper, *waits], return_when=asyncio.FIRST_COMPLETED)
-        for name, process in children:
-            if process.returncode is not None:
-                console.print(
-                    f"[red]{name} exited with {process.returncode}; "
-                    f"see {state}/*.log — stopping the stack[/red]"
-                )
-        stopper.cancel()
+        temporal_exit = asyncio.create_task(temporal.wait())
+        done, _ = await asyncio.wait(
+            [stopper, temporal_exit, *watched], return_when=asyncio.FIRST_COMPLETED
+        )
+        if temporal_exit in done:
+            console.print(
+                f"[red]the Temporal dev server exited with {temporal.returncode}; "
+                f"see {state}/temporal.log — stopping the stack[/red]"
+            )
+        stop.set()
+        for task in (*watched, stopper, temporal_exit):
+            task.cancel()
     finally:
+        children += [(p.name, p.process) for p in parts if p.process is not None]
         for name, process in reversed(children):
             await _stop(name, process)
         if sms is not None:
