@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     WORKER_METRICS_HOST: str = "127.0.0.1"
     WORKER_METRICS_PORT: int = Field(default=9464, ge=0, le=65535)
     TRACING: bool = False
-    OTLP_ENDPOINT: str = "http://127.0.0.1:4317"
+    OTLP_ENDPOINT: str = "http://127.0.0.1:4318"  # OTLP over HTTP (spans to /v1/traces)
 
     @field_validator("TRUSTED_PROXIES", mode="before")
     @classmethod

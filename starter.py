@@ -35,10 +35,13 @@ def workflow_id(order_id: str) -> str:
 
 async def connect(*, runtime: Runtime | None = None) -> Client:
     """A client of TEMPORAL_ADDRESS; `runtime` carries the worker's metrics endpoint."""
+    from observability.tracing import client_interceptors
+
     return await Client.connect(
         settings.TEMPORAL_ADDRESS,
         namespace=settings.TEMPORAL_NAMESPACE,
         runtime=runtime or Runtime.default(),
+        interceptors=client_interceptors(),
     )
 
 
@@ -125,6 +128,9 @@ def run_and_exit(argv: list[str] | None = None) -> NoReturn:
             file=sys.stderr,
         )
         code = 1
+    from observability.tracing import flush
+
+    flush()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from prometheus_fastapi_instrumentator import Instrumentator
 
+from observability.tracing import instrument_app
 from operations.stuck import StuckKind, find_stuck
 
 # Regular expressions over the route template: the metrics page itself and every stream.
@@ -62,6 +63,7 @@ def instrument(app: FastAPI) -> None:
         should_group_status_codes=False,  # 404 vs 409 vs 422 tell different stories
     ).instrument(app)
     stuck = StuckGauge(registry)
+    instrument_app(app)  # tracing, when TRACING is on
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
