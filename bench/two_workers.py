@@ -1,8 +1,9 @@
 """One worker against two on one task queue, and a worker killed mid-run with nothing lost.
 
-    python -m bench.two_workers [--orders 400] [--rate 0]
+    python -m bench.two_workers [--orders 400] [--rate 0] [--pairs 1]
 
-Three runs, each on a stack of its own (bench/stack.py), with the same orders submitted
+Three kinds of run (the first two alternated `--pairs` times, against the machine's drift),
+each on a stack of its own (bench/stack.py), with the same orders submitted
 through the HTTP API as fast as 32 requests in flight allow (`--rate 0`) and no staff
 answering (the figure is dispatch: route, select, record, notify):
 
@@ -22,6 +23,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -60,6 +63,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--orders", type=int, default=400)
     p.add_argument("--rate", type=float, default=0.0, help="orders per second; 0 = max")
     p.add_argument("--max-seconds", type=float, default=600.0, help="bound of one run")
+    p.add_argument(
+        "--pairs", type=int, default=1, help="1-then-2-worker runs, alternated (machine drift)"
+    )
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
     # The rule: nobody answers within the run, no second round, notices on (bench.load).
@@ -73,6 +79,7 @@ async def run_one(plan: Plan, args: argparse.Namespace) -> dict[str, Any]:
     console.print(f"[dim]{plan.label}: starting a stack in {stack.state_dir} …[/dim]")
     db: Db | None = None
     submitter: Submitter | None = None
+    load_before = os.getloadavg()[0]
     try:
         await stack.start()
         if plan.workers == 2:
@@ -144,6 +151,8 @@ async def run_one(plan: Plan, args: argparse.Namespace) -> dict[str, Any]:
             "assigned_round_1": count,
             "span_s": round(seconds, 1),
             "assigned_per_s": round(count / seconds, 2) if seconds else None,
+            # The machine's 1-minute load average: other work on it moves these figures.
+            "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         }
         console.print(f"{plan.label}: {result['assigned_per_s']} assigned/s; {tally_line(result)}")
         return result
@@ -163,22 +172,29 @@ def markdown(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         f"{datetime.now(UTC):%Y-%m-%d} (2 cores, shared). Orders through the HTTP API, as "
         "fast as 32 requests in flight allow; nobody accepts; notices on.",
         "",
-        "| run | assigned/s | span s | submitted | assigned | double-assigned "
-        "| notices duplicated | lost |",
-        "|---|---|---|---|---|---|---|---|",
+        "| run | assigned/s | span s | load avg before → after | submitted | assigned "
+        "| double-assigned | notices duplicated | lost |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r['label']} | {r['assigned_per_s']} | {r['span_s']} | {r['submitted']} "
+            f"| {r['label']} | {r['assigned_per_s']} | {r['span_s']} "
+            f"| {r['load_average'][0]} → {r['load_average'][1]} | {r['submitted']} "
             f"| {r['assigned']} | {r['double_assigned']} | {r['notices_duplicated']} "
             f"| {r['lost']} |"
         )
+    lines += ["", "Median assigned/s per kind of run:", ""]
+    for plan in PLANS:
+        rates = sorted(r["assigned_per_s"] or 0.0 for r in results if r["label"] == plan.label)
+        if rates:
+            lines.append(f"- {plan.label}: {statistics.median(rates):.2f} (of {len(rates)})")
     return "\n".join(lines) + "\n"
 
 
 async def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     args = parse_args(argv)
-    results = [await run_one(plan, args) for plan in PLANS]
+    order = [*(plan for _ in range(args.pairs) for plan in PLANS[:2]), PLANS[2]]
+    results = [await run_one(plan, args) for plan in order]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "two-workers.json").write_text(
         json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8"
