@@ -13,9 +13,10 @@ from pydantic import BaseModel, Field
 from api.access import require
 from api.deps import Caller, Temporal
 from models import Role
-from operations.stuck import Action, StuckKind, Thresholds, find_stuck
+from operations.stuck import Action, StuckKind, Thresholds, find_what_can_be_found
 
 router = APIRouter(prefix="/orders", tags=["operations"])
+MINUTES_A_YEAR = 525_600
 
 
 class StuckOrderOut(BaseModel):
@@ -33,6 +34,7 @@ class StuckPage(BaseModel):
     total: int
     limit: int
     offset: int
+    unchecked: str = Field(default="", description="kinds that could not be looked for, and why")
 
 
 @router.get("/stuck", response_model=StuckPage)
@@ -41,8 +43,8 @@ async def list_stuck(
     caller: Caller,
     kind: Annotated[list[StuckKind] | None, Query()] = None,
     store_id: int | None = None,
-    waiting_minutes: Annotated[float | None, Query(gt=0)] = None,
-    escalated_minutes: Annotated[float | None, Query(gt=0)] = None,
+    waiting_minutes: Annotated[float | None, Query(gt=0, le=MINUTES_A_YEAR)] = None,
+    escalated_minutes: Annotated[float | None, Query(gt=0, le=MINUTES_A_YEAR)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> StuckPage:
@@ -56,7 +58,9 @@ async def list_stuck(
             timedelta(minutes=escalated_minutes) if escalated_minutes else defaults.escalated
         ),
     )
-    found = await find_stuck(client, thresholds=thresholds, kinds=frozenset(kind or StuckKind))
+    found, unchecked = await find_what_can_be_found(
+        client, thresholds=thresholds, kinds=frozenset(kind or StuckKind)
+    )
     if store_id is not None:
         found = [s for s in found if s.store_id == store_id]
     page = found[offset : offset + limit]
@@ -65,4 +69,5 @@ async def list_stuck(
         total=len(found),
         limit=limit,
         offset=offset,
+        unchecked=unchecked,
     )

@@ -13,9 +13,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.replay import console, fail, finish, run_operation
+from cli.replay import console, errors, fail, finish, run_operation
 from operations.reconcile import reconcile
-from operations.stuck import Action, StuckKind, StuckOrder, Thresholds, find_stuck
+from operations.stuck import (
+    Action,
+    StuckKind,
+    StuckOrder,
+    Thresholds,
+    find_stuck,
+    find_what_can_be_found,
+)
 from starter import connect
 
 
@@ -45,12 +52,14 @@ def stuck_command(
     if escalated_minutes is not None:
         t = replace(t, escalated=timedelta(minutes=escalated_minutes))
 
-    async def run() -> list[StuckOrder]:
-        return await find_stuck(
+    async def run() -> tuple[list[StuckOrder], str]:
+        return await find_what_can_be_found(
             await connect(), thresholds=t, kinds=frozenset(kind) if kind else None
         )
 
-    found = run_operation(run)
+    found, unchecked = run_operation(run)
+    if unchecked:
+        errors.print(f"[yellow]{unchecked}[/yellow]", soft_wrap=True, highlight=False)
     if as_json:
         print(json.dumps([asdict(s) for s in found], default=str, indent=2))
         finish(0)

@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+import httpx
 import pytest
 from sqlmodel import select
 from temporalio import activity, workflow
@@ -24,7 +25,7 @@ from operations.stuck import Action, StuckKind, StuckOrder, Thresholds, find_stu
 from settings import settings
 from starter import start_order
 from tests.api_helpers import admin, api_client
-from tests.conftest import Sinks, eventually
+from tests.conftest import Dispatch, Sinks, eventually
 from tests.factories import StoreWorld, make_store_world
 from tests.test_devserver import dev_server  # noqa: F401 (fixture)
 from tests.test_order_workflow import new_order, set_rule, wait_for_round, wait_until_waiting
@@ -246,3 +247,22 @@ async def test_out_of_step_orders_are_found_and_repaired(stage: Stage) -> None:
             await db.exec(select(OrderEvent.kind).where(OrderEvent.order_id == edited.order_id))
         ).all()
     assert "reconciled" in kinds
+
+
+async def test_without_visibility_the_database_kinds_are_listed_and_the_rest_named(
+    api: httpx.AsyncClient, dispatch: Dispatch
+) -> None:
+    """The time-skipping test server cannot list workflows: the answer is still a 200 with
+    what the database shows, and it says which kinds went unchecked."""
+    world = await make_store_world(consultants=1, on_duty=False)
+    order = new_order(world)
+    await start_order(order, client=dispatch.client, task_queue=dispatch.task_queue)
+    await wait_until_waiting(order.order_id)
+    page = await api.get(
+        "/api/v1/orders/stuck", params={"waiting_minutes": 0.0001}, headers=admin()
+    )
+    assert page.status_code == 200, page.text
+    body = page.json()
+    assert [i["order_id"] for i in body["items"]] == [order.order_id]
+    assert "cannot list workflows" in body["unchecked"]
+    assert "workflow_task_failing" in body["unchecked"]
