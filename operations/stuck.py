@@ -103,7 +103,7 @@ async def find_what_can_be_found(
     try:
         return await find_stuck(client, thresholds=thresholds, kinds=kinds), ""
     except VisibilityUnavailable as exc:
-        database_kinds = (kinds or frozenset(StuckKind)) - TEMPORAL_KINDS
+        database_kinds = (frozenset(StuckKind) if kinds is None else kinds) - TEMPORAL_KINDS
         found = await find_stuck(client, thresholds=thresholds, kinds=database_kinds)
         return found, str(exc)
 
@@ -119,7 +119,7 @@ async def find_stuck(
     the database kinds can be looked for."""
     t = thresholds or Thresholds()
     now = now or datetime.now(UTC)
-    wanted = kinds or frozenset(StuckKind)
+    wanted = frozenset(StuckKind) if kinds is None else kinds
     found: list[StuckOrder] = []
     if wanted & {StuckKind.WAITING_FOR_SHIFT, StuckKind.ESCALATED_UNTOUCHED}:
         found += await _lingering(t, now, wanted)

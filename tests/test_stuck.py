@@ -266,3 +266,8 @@ async def test_without_visibility_the_database_kinds_are_listed_and_the_rest_nam
     assert [i["order_id"] for i in body["items"]] == [order.order_id]
     assert "cannot list workflows" in body["unchecked"]
     assert "workflow_task_failing" in body["unchecked"]
+    only_temporal = await api.get(
+        "/api/v1/orders/stuck", params={"kind": "out_of_step"}, headers=admin()
+    )
+    assert only_temporal.status_code == 200, only_temporal.text
+    assert only_temporal.json()["items"] == [] and only_temporal.json()["unchecked"]
