@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     API_PORT: int = Field(default=8000, ge=1, le=65535)
     ADMIN_TOKEN: str = DEV_ADMIN_TOKEN
 
+    # HTTP API edge rules (api/edge.py): a larger request body is refused with 413.
+    MAX_REQUEST_BODY_BYTES: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
+
     @field_validator("TRUSTED_PROXIES", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:

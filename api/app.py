@@ -14,6 +14,7 @@ from temporalio.service import RPCError
 
 from api import customers, directory, geo, orders, rules, staff, stores, subsites, tokens
 from api.deps import DB, Temporal
+from api.edge import install as install_edge_rules
 from models.db import migrate
 from settings import settings
 
@@ -85,6 +86,7 @@ def create_app() -> FastAPI:
     for router in (staff.router, tokens.router):
         v1.include_router(router)
     app.include_router(v1)
+    install_edge_rules(app)
     app.add_exception_handler(DataError, _out_of_range)
     app.add_exception_handler(RPCError, _temporal_busy)
     app.include_router(geo.site_router)  # last: every other GET is the web entry (redirect)
