@@ -47,6 +47,7 @@ from models import (
     SubSiteRule,
 )
 from models.db import session
+from services.orders import workflow_id
 from settings import settings
 from workflows.contracts import (
     AssignRequest,
@@ -191,7 +192,14 @@ async def _choose_store(
         consultant_note = f"preferred consultant #{wish_id} is inactive"
     consultant_store = consultant.store_id if consultant is not None and consultant.active else None
 
-    match = subsite_for_order(order.host, settings.ROOT_DOMAIN, location, sites)
+    named = next((s for s in stores if s.id == order.store_id), None)
+    match = subsite_for_order(
+        order.host,
+        settings.ROOT_DOMAIN,
+        location,
+        sites,
+        named_store_subsite_id=named.subsite_id if named else None,
+    )
     usable = location if location is not None and location.kind == "ok" else None
     inputs: dict[str, Any] = {
         "named_store_id": order.store_id,
@@ -318,7 +326,7 @@ async def route_order(order: OrderRequest) -> RoutedOrder:
                 "store_reason": (detail["reason"] if store else "no active store could take it")[
                     :300
                 ],
-                "workflow_id": f"order-{order.order_id}",
+                "workflow_id": workflow_id(order.order_id),
             }
             routing = {k: v for k, v in values.items() if k not in ("id", "workflow_id")}
             await db.exec(

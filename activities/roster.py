@@ -42,16 +42,13 @@ from models import (
     Store,
 )
 from models.db import session
+from services.orders import workflow_id as order_workflow_id
 from workflows.contracts import ManagerAction, OrderView
 
 # How far ahead the roster is kept: the maintenance schedule and every re-roll use it.
 ROSTER_DAYS = 14
 # A re-dispatch waits for its round to be served; a worker that is down must not hang callers.
 UPDATE_TIMEOUT = timedelta(seconds=30)
-
-
-def order_workflow_id(order_id: str) -> str:
-    return f"order-{order_id}"
 
 
 # ---------------------------------------------------------------- rolling the roster

@@ -31,7 +31,8 @@ from models import (
     OrderType,
     Role,
 )
-from starter import start_order, workflow_id
+from services import orders
+from services.orders import workflow_id
 from workflows.contracts import ManagerAction, OrderView, StaffAction
 from workflows.dispatch import OrderDispatch
 
@@ -42,14 +43,15 @@ _STATUS_FOR_KIND = {"Forbidden": 403, "Conflict": 409, "NotFound": 404, "Invalid
 
 @router.post("", status_code=202, response_model=OrderAccepted)
 async def submit_order(
-    body: OrderIn, request: Request, client: Temporal, caller: Caller, response: Response
+    body: OrderIn, request: Request, db: DB, client: Temporal, caller: Caller, response: Response
 ) -> OrderAccepted:
-    """Start the order's workflow; the same order submitted again returns the same workflow."""
+    """Start the order's workflow; the same order submitted again returns the same workflow.
+    Refused (422) when it names what cannot be served, and (409) when the same id was sent
+    before with other values."""
     require(caller, Role.SERVICE, Role.HEAD_OFFICE)
-    if body.type == OrderType.ASSIGNED_UNPROCESSED and body.assignee_id is None:
-        raise HTTPException(422, "assignee_id is required for an assigned_unprocessed order")
     order = body.to_request(host=request.headers.get("host"))
-    handle = await start_order(order, client=client)
+    chosen_by_request = frozenset({"host"} if body.host is None else ())
+    handle = await orders.submit_order(db=db, client=client, order=order, ignore=chosen_by_request)
     response.headers["Location"] = f"/api/v1/orders/{body.order_id}"
     return OrderAccepted(
         order_id=body.order_id,
@@ -106,7 +108,8 @@ async def list_orders(
 
 @router.get("/{order_id}")
 async def get_order(order_id: str, db: DB, caller: Caller) -> dict[str, Any]:
-    """One order's full story: store and why, every round with its reason and outcome, notices."""
+    """One order's full story: store and why, every round with its reason and outcome, notices.
+    Right after its 202 (before routing) an order reads as `received`, with no store yet."""
     order = await load_order(db, caller, order_id)  # 404, or 403 outside the caller's scope
     rounds = (
         await db.exec(

@@ -41,7 +41,7 @@ class OrderIn(BaseModel):
 
     order_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
     type: OrderType = OrderType.NEW
-    customer: CustomerBody = Field(default_factory=CustomerBody)
+    customer: CustomerBody = Field(description="who ordered: a phone or an e-mail is needed")
     category: str = Field(default="", max_length=64)
     priority: int = Field(default=0, ge=-100, le=100)
     store_id: int | None = Field(default=None, ge=1, le=MAX_ID)
@@ -64,6 +64,13 @@ class OrderIn(BaseModel):
         pattern=r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$",
         description="the Host the visitor ordered through (defaults to this request's Host)",
     )
+
+    @field_validator("customer")
+    @classmethod
+    def _reachable(cls, value: CustomerBody) -> CustomerBody:
+        if not (value.phone or value.email):
+            raise ValueError("a phone or an e-mail is needed to reach the customer")
+        return value
 
     def to_request(self, *, host: str | None = None) -> OrderRequest:
         """The workflow's input; `host` is used when the body names none."""

@@ -19,6 +19,9 @@ from tests.factories import make_store_world
 V1 = "/api/v1"
 
 
+CUSTOMER = {"name": "Li Lei", "phone": "+8613800000001"}  # intake needs a contact
+
+
 @pytest.fixture
 async def directory_api(clean_db: str) -> AsyncIterator[httpx.AsyncClient]:
     """The API on the real database; the directory lists never need Temporal."""
@@ -119,7 +122,9 @@ async def test_notifications_of_the_assignee_after_an_assignment(api: httpx.Asyn
     world = await make_store_world(consultants=2)
     order_id = f"N{uuid.uuid4().hex[:10]}"
     posted = await api.post(
-        f"{V1}/orders", json={"order_id": order_id, "store_id": world.store.id}, headers=admin()
+        f"{V1}/orders",
+        json={"order_id": order_id, "store_id": world.store.id, "customer": CUSTOMER},
+        headers=admin(),
     )
     assert posted.status_code == 202, posted.text
 

@@ -61,6 +61,9 @@ FULL_RULE: dict[str, Any] = {
 }
 
 
+CUSTOMER = {"name": "Li Lei", "phone": "+8613800000001"}  # intake needs a contact
+
+
 @pytest.fixture
 async def rules_api(clean_db: str) -> AsyncIterator[httpx.AsyncClient]:
     """The API on the real database; the rules endpoints never need Temporal."""
@@ -204,7 +207,9 @@ async def test_rule_change_takes_effect_at_the_next_round(
     world = await make_store_world(consultants=2)
     order_id = f"R{uuid.uuid4().hex[:10]}"
     posted = await api.post(
-        "/api/v1/orders", json={"order_id": order_id, "store_id": world.store.id}, headers=admin()
+        "/api/v1/orders",
+        json={"order_id": order_id, "store_id": world.store.id, "customer": CUSTOMER},
+        headers=admin(),
     )
     assert posted.status_code == 202, posted.text
 
@@ -299,7 +304,9 @@ async def test_an_order_runs_on_its_sub_sites_own_rule(
     assert (await api.put(path, json=own, headers=admin())).status_code == 200
     order_id = f"S{uuid.uuid4().hex[:10]}"
     posted = await api.post(
-        "/api/v1/orders", json={"order_id": order_id, "store_id": world.store.id}, headers=admin()
+        "/api/v1/orders",
+        json={"order_id": order_id, "store_id": world.store.id, "customer": CUSTOMER},
+        headers=admin(),
     )
     assert posted.status_code == 202, posted.text
 

@@ -205,7 +205,7 @@ def outcome(response: httpx.Response, *, visible: bool | None = None) -> str:
 async def fresh_order(w: World, scope: str) -> str:
     body = {
         "order_id": f"P{uuid.uuid4().hex[:10]}",
-        "customer": {"name": "Han Meimei"},
+        "customer": {"name": "Han Meimei", "phone": "+8613911112222"},
         "store_id": w.store(scope).store.id,
     }
     response = await w.api.post(f"{V1}/orders", json=body, headers=w.headers["head_office"])
@@ -226,7 +226,11 @@ async def orders_read(w: World, scope: str, h: dict[str, str]) -> str:
 
 
 async def orders_submit(w: World, scope: str, h: dict[str, str]) -> str:
-    body = {"order_id": f"S{uuid.uuid4().hex[:10]}", "store_id": w.store(scope).store.id}
+    body = {
+        "order_id": f"S{uuid.uuid4().hex[:10]}",
+        "store_id": w.store(scope).store.id,
+        "customer": {"phone": "+8613911112222"},
+    }
     return outcome(await w.api.post(f"{V1}/orders", json=body, headers=h))
 
 
