@@ -29,7 +29,6 @@ from maxminddb import InvalidDatabaseError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from activities.orders import site_infos
 from api.deps import DB, Caller
 from dispatch.routing import (
     SITE_PARAM,
@@ -42,6 +41,7 @@ from dispatch.routing import (
 )
 from geo.locate import Location, Locator, client_ip, parse_ip, shared_locator
 from models import SubSite
+from services.subsites import site_infos
 from settings import settings
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,6 @@ from fastapi import APIRouter, HTTPException, Path, Response
 from pydantic import ConfigDict, Field, field_validator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from activities.orders import get_or_create_rule, rule_in_force
 from api.access import forbidden, require
 from api.deps import DB, Caller, Principal
 from api.subsites import is_admin_of
@@ -32,6 +31,7 @@ from models import (
     WishFallback,
 )
 from models.base import utcnow
+from services.rules import get_or_create_rule, rule_in_force
 
 router = APIRouter(prefix="/rules", tags=["rules"])
 subsite_router = APIRouter(prefix="/subsites/{subsite_id}/rules", tags=["rules"])

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import Select, delete, exists, func, update
+from sqlalchemy import Select, delete, func, update
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.exc import IntegrityError
@@ -49,15 +49,12 @@ from api.deps import DB, Caller, Principal, temporal_client
 from api.schemas import EmailAddress, PhoneNumber
 from dispatch.weights import weight
 from models import (
-    OPEN_OUTCOMES,
-    AllocationRule,
     ApiToken,
-    Assignment,
     DutyPattern,
     DutySlot,
     Language,
     Leave,
-    Order,
+    OrderType,
     PointsEntry,
     Role,
     SlotSource,
@@ -67,6 +64,9 @@ from models import (
     SubSiteAdmin,
 )
 from models.base import utcnow
+from services import points
+from services.roster import covers, on_leave
+from services.staff import open_orders_of
 from settings import settings
 from workflows.roster import LeaveStart, LeaveStartWorkflow, leave_workflow_id
 
@@ -248,17 +248,6 @@ async def wake_stores(request: Request, store_ids: list[int] | None) -> int | No
         return None
 
 
-async def _balance(db: AsyncSession, staff_id: int) -> int:
-    total = (
-        await db.exec(
-            select(func.coalesce(func.sum(PointsEntry.delta), 0)).where(
-                PointsEntry.staff_id == staff_id
-            )
-        )
-    ).one()
-    return int(total)
-
-
 def _staff_json(staff: Staff, **extra: Any) -> dict[str, Any]:
     return staff.model_dump(mode="json") | extra
 
@@ -327,7 +316,7 @@ async def create_staff(body: StaffIn, db: DB, caller: Caller) -> dict[str, Any]:
 @router.get("/staff/{staff_id}")
 async def get_staff(staff_id: int, db: DB, caller: Caller) -> dict[str, Any]:
     staff = await read_staff(db, caller, staff_id)
-    return _staff_json(staff, points=await _balance(db, staff_id))
+    return _staff_json(staff, points=await points.balance(db=db, staff_id=staff_id))
 
 
 @router.patch("/staff/{staff_id}")
@@ -401,7 +390,7 @@ async def update_staff(
         woken = await wake_stores(request, sorted({old_store, staff.store_id}))
     return _staff_json(
         staff,
-        points=await _balance(db, staff_id),
+        points=await points.balance(db=db, staff_id=staff_id),
         released=_released_json(released),
         woken=woken,
     )
@@ -453,8 +442,8 @@ async def get_points(
 ) -> dict[str, Any]:
     """The balance (the sum of the ledger), the selection weight it gives, and the ledger,
     newest first."""
-    await read_staff(db, caller, staff_id)
-    balance = await _balance(db, staff_id)
+    staff = await read_staff(db, caller, staff_id)
+    balance = await points.balance(db=db, staff_id=staff_id)
     total = (await db.exec(select(func.count()).where(PointsEntry.staff_id == staff_id))).one()
     entries = (
         await db.exec(
@@ -465,12 +454,12 @@ async def get_points(
             .offset(offset)
         )
     ).all()
-    caps = {r.order_type: r.weight_cap for r in (await db.exec(select(AllocationRule))).all()}
+    by_type = await points.weights(db=db, staff=staff, points=balance)
     return {
         "staff_id": staff_id,
         "balance": balance,
-        "weight": weight(balance),
-        "weight_by_order_type": {t: weight(balance, cap=c) for t, c in sorted(caps.items())},
+        "weight": by_type[OrderType.NEW],
+        "weight_by_order_type": by_type,
         "entries": [e.model_dump(mode="json") for e in entries],
         "total": total,
         "limit": limit,
@@ -481,21 +470,23 @@ async def get_points(
 @router.post("/staff/{staff_id}/points", status_code=201)
 async def adjust_points(staff_id: int, body: PointsIn, db: DB, caller: Caller) -> dict[str, Any]:
     """A manual adjustment: the caller is recorded as its actor, with the reason given."""
-    await manage_staff(db, caller, staff_id)
-    if body.order_id is not None and await db.get(Order, body.order_id) is None:
-        raise HTTPException(422, f"no order {body.order_id!r}")
-    entry = PointsEntry(
+    staff = await manage_staff(db, caller, staff_id)
+    entry = await points.adjust(
+        db=db,
         staff_id=staff_id,
         delta=body.delta,
         reason=body.reason,
-        actor=caller.name[:100],
+        actor=caller.name,
+        actor_staff_id=caller.staff_id,
         order_id=body.order_id,
     )
-    db.add(entry)
-    await db.commit()
-    await db.refresh(entry)
-    balance = await _balance(db, staff_id)
-    return {"entry": entry.model_dump(mode="json"), "balance": balance, "weight": weight(balance)}
+    balance = await points.balance(db=db, staff_id=staff_id)
+    by_type = await points.weights(db=db, staff=staff, points=balance)
+    return {
+        "entry": entry.model_dump(mode="json"),
+        "balance": balance,
+        "weight": by_type[OrderType.NEW],
+    }
 
 
 # ---------------------------------------------------------------- patterns
@@ -711,20 +702,6 @@ def on_duty_query(store_id: int, at: datetime, *, include_paused: bool = False) 
     it; people whose rotation is paused are out of office (included only when asked, flagged).
     With each person: the covering slot, their points balance and their open orders.
     """
-    points = (
-        select(func.coalesce(func.sum(PointsEntry.delta), 0))
-        .where(col(PointsEntry.staff_id) == Staff.id)
-        .scalar_subquery()
-    )
-    open_orders = (
-        select(func.count())
-        .select_from(Assignment)
-        .where(col(Assignment.staff_id) == Staff.id, col(Assignment.outcome).in_(OPEN_OUTCOMES))
-        .scalar_subquery()
-    )
-    on_leave = exists().where(
-        col(Leave.staff_id) == Staff.id, col(Leave.starts_at) <= at, col(Leave.ends_at) > at
-    )
     query = (
         sql_select(
             col(Staff.id).label("staff_id"),
@@ -736,17 +713,16 @@ def on_duty_query(store_id: int, at: datetime, *, include_paused: bool = False) 
             col(DutySlot.starts_at),
             col(DutySlot.ends_at),
             col(DutySlot.source),
-            points.label("points"),
-            open_orders.label("open_orders"),
+            points.balance_of(Staff.id).label("points"),
+            open_orders_of(Staff.id).label("open_orders"),
         )
         .join(DutySlot, col(DutySlot.staff_id) == Staff.id)
         .where(
             col(DutySlot.store_id) == store_id,
             col(Staff.store_id) == store_id,
             col(Staff.active),
-            col(DutySlot.starts_at) <= at,
-            col(DutySlot.ends_at) > at,
-            ~on_leave,
+            covers(col(DutySlot.starts_at), col(DutySlot.ends_at), at),
+            ~on_leave(Staff.id, at),
         )
         .ext(distinct_on(col(Staff.id)))  # overlapping slots: one row per person, earliest slot
         .order_by(col(Staff.id), col(DutySlot.starts_at))
@@ -770,6 +746,7 @@ async def who_is_on_duty(
     instant = at or utcnow()
     query = on_duty_query(store_id, instant, include_paused=include_paused)
     rows = (await (await db.connection()).execute(query)).all()
+    caps = await points.weight_caps(db=db, store_id=store_id)
     return {
         "store_id": store_id,
         "at": instant.isoformat(),
@@ -782,7 +759,8 @@ async def who_is_on_duty(
                 "capacity": r.capacity,
                 "open_orders": int(r.open_orders),
                 "points": int(r.points),
-                "weight": weight(int(r.points)),
+                "weight": weight(int(r.points), cap=caps[OrderType.NEW]),
+                "weight_by_order_type": points.weights_under(int(r.points), caps),
                 "slot": {
                     "id": r.slot_id,
                     "starts_at": r.starts_at.isoformat(),
