@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import DataError
@@ -15,6 +15,7 @@ from temporalio.service import RPCError
 from api import customers, directory, geo, orders, rules, staff, stores, subsites, tokens
 from api.deps import DB, Temporal
 from api.edge import install as install_edge_rules
+from api.edge import known_query_only
 from models.db import migrate
 from settings import settings
 
@@ -78,7 +79,7 @@ def create_app() -> FastAPI:
         description="Routes online orders to offline stores and their staff, durably, on Temporal.",
         lifespan=lifespan,
     )
-    v1 = APIRouter(prefix="/api/v1")
+    v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(known_query_only)])
     for router in (health, orders.router, rules.router, rules.subsite_router, directory.router):
         v1.include_router(router)
     for router in (customers.router, subsites.router, stores.router, geo.router):

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
-from sqlalchemy import ColumnElement, case, exists, func, literal, or_
+from sqlalchemy import ColumnElement, case, exists, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -28,6 +28,7 @@ from api.access import forbidden
 from api.deps import DB, Caller, Principal
 from models import Assignment, CommunicationRecord, Customer, Order, Role, Staff, Store
 from notify.contacts import normalize_email, normalize_phone
+from services import scope
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
@@ -36,23 +37,26 @@ def _scope(caller: Principal) -> ColumnElement[bool] | None:
     """A condition on `Customer` limiting it to the caller's scope; None: no limit."""
     if caller.role in (Role.HEAD_OFFICE, Role.SERVICE):
         return None
-    record = select(CommunicationRecord.id).where(CommunicationRecord.customer_id == Customer.id)
-    order = select(Order.id).where(Order.customer_id == Customer.id)
-    if caller.role is Role.SUBSITE_ADMIN:
-        record = record.join(Store, col(Store.id) == CommunicationRecord.store_id).where(
-            Store.subsite_id == caller.subsite_id
-        )
-        order = order.where(Order.subsite_id == caller.subsite_id)
-    elif caller.role is Role.STORE_MANAGER:
-        record = record.where(CommunicationRecord.store_id == caller.store_id)
-        order = order.where(Order.store_id == caller.store_id)
-    elif caller.role is Role.STAFF:
-        record = record.where(CommunicationRecord.staff_id == caller.staff_id)
-        order = order.join(Assignment, col(Assignment.order_id) == Order.id).where(
-            Assignment.staff_id == caller.staff_id
-        )
-    else:  # pragma: no cover - every role is listed above
-        return literal(False)
+    served = scope.visible(
+        caller,
+        store=CommunicationRecord.store_id,
+        subsite=Store.subsite_id,
+        staff=CommunicationRecord.staff_id,
+    )
+    held = scope.visible(
+        caller, store=Order.store_id, subsite=Order.subsite_id, staff=Assignment.staff_id
+    )
+    assert served is not None and held is not None  # limited roles only, from here on
+    record = (
+        select(CommunicationRecord.id)
+        .join(Store, col(Store.id) == CommunicationRecord.store_id)
+        .where(CommunicationRecord.customer_id == Customer.id, served)
+    )
+    order = (
+        select(Order.id)
+        .join(Assignment, col(Assignment.order_id) == Order.id, isouter=True)
+        .where(Order.customer_id == Customer.id, held)
+    )
     return or_(exists(record), exists(order))
 
 

@@ -18,9 +18,11 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.errors import DomainError, Invalid
@@ -216,3 +218,44 @@ def install(app: FastAPI) -> None:
     app.add_middleware(EdgeRules)
     app.add_exception_handler(RequestValidationError, validation_failed)
     app.add_exception_handler(DomainError, domain_refused)
+
+
+_KNOWN_QUERY: dict[int, frozenset[str]] = {}
+
+
+def _query_names(route: APIRoute) -> frozenset[str]:
+    names = _KNOWN_QUERY.get(id(route))
+    if names is None:
+        names = _KNOWN_QUERY[id(route)] = frozenset(_walk(route.dependant))
+    return names
+
+
+def _walk(dependant: Dependant) -> list[str]:
+    """The query parameter names a route and all its dependencies read."""
+    names = [p.alias for p in dependant.query_params]
+    for sub in dependant.dependencies:
+        names.extend(_walk(sub))
+    return names
+
+
+async def known_query_only(request: Request) -> None:
+    """A dependency for every API route: a query parameter the route does not take is a
+    422 naming it (`?statuss=escalated` used to list everything, unfiltered)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = _query_names(route)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        takes = ", ".join(sorted(known)) or "no query parameters"
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", name),
+                    "msg": f"unknown query parameter {name!r}; this endpoint takes {takes}",
+                    "type": "extra_forbidden",
+                    "input": _short(request.query_params[name]),
+                }
+                for name in unknown
+            ]
+        )

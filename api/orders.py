@@ -31,7 +31,7 @@ from models import (
     OrderType,
     Role,
 )
-from services import orders
+from services import orders, scope
 from services.orders import workflow_id
 from workflows.contracts import ManagerAction, OrderView, StaffAction
 from workflows.dispatch import OrderDispatch
@@ -75,13 +75,20 @@ async def list_orders(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page:
     """Orders in the caller's scope, newest first; waiting orders of equal age by priority."""
+    await scope.check_filters(
+        db=db,
+        caller=caller,
+        store_id=store_id,
+        subsite_id=subsite_id,
+        staff_id=assignee_id,
+        staff_param="assignee_id",
+    )
     query = select(Order)
-    if caller.role is Role.STAFF:
-        query = query.where(Order.assignee_id == caller.staff_id)
-    elif caller.role is Role.STORE_MANAGER:
-        query = query.where(Order.store_id == caller.store_id)
-    elif caller.role is Role.SUBSITE_ADMIN:
-        query = query.where(Order.subsite_id == caller.subsite_id)
+    mine = scope.visible(
+        caller, store=Order.store_id, subsite=Order.subsite_id, staff=Order.assignee_id
+    )
+    if mine is not None:
+        query = query.where(mine)
     filters = {
         "store_id": store_id,
         "subsite_id": subsite_id,

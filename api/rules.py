@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Response
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.access import forbidden, require
@@ -51,6 +51,17 @@ class RuleIn(AllocationRuleFields):
             NoticeKind(k): [Channel(c) for c in v] for k, v in DEFAULT_CHANNELS.items()
         }
     )
+
+    @model_validator(mode="after")
+    def _reminder_inside_the_deadline(self) -> RuleIn:
+        if self.reminder_before_seconds and (
+            self.reminder_before_seconds >= self.accept_timeout_seconds
+        ):
+            raise ValueError(
+                f"reminder_before_seconds ({self.reminder_before_seconds}) must be below "
+                f"accept_timeout_seconds ({self.accept_timeout_seconds}), or 0 for no reminder"
+            )
+        return self
 
     @field_validator("channels")
     @classmethod

@@ -64,7 +64,7 @@ from models import (
     SubSiteAdmin,
 )
 from models.base import utcnow
-from services import points
+from services import points, scope
 from services.roster import covers, on_leave
 from services.staff import open_orders_of
 from settings import settings
@@ -278,13 +278,11 @@ async def list_staff(
 ) -> list[dict[str, Any]]:
     """Staff in the caller's scope (a staff token sees only itself), by id."""
     require(caller, *STAFF_READERS)
+    await scope.check_filters(db=db, caller=caller, store_id=store_id, subsite_id=subsite_id)
     query = select(Staff).join(Store, col(Store.id) == Staff.store_id).order_by(col(Staff.id))
-    if caller.role is Role.STAFF:
-        query = query.where(Staff.id == caller.staff_id)
-    elif caller.role is Role.STORE_MANAGER:
-        query = query.where(Staff.store_id == caller.store_id)
-    elif caller.role is Role.SUBSITE_ADMIN:
-        query = query.where(Store.subsite_id == caller.subsite_id)
+    mine = scope.visible(caller, store=Staff.store_id, subsite=Store.subsite_id, staff=Staff.id)
+    if mine is not None:
+        query = query.where(mine)
     if store_id is not None:
         query = query.where(Staff.store_id == store_id)
     if subsite_id is not None:

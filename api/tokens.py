@@ -30,6 +30,7 @@ from api.access import ADMINS, may_issue, require
 from api.deps import DB, Caller, Principal, hash_token
 from models import ApiToken, Role, Staff, StaffRole, Store, SubSiteAdmin
 from models.base import utcnow
+from services import scope
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
@@ -148,8 +149,9 @@ async def list_tokens(
     """Tokens in the caller's scope, without their secrets."""
     require(caller, *ADMINS)
     query = select(ApiToken).order_by(col(ApiToken.id))
-    if caller.role is Role.SUBSITE_ADMIN:
-        query = query.where(ApiToken.subsite_id == caller.subsite_id)
+    mine = scope.visible(caller, subsite=ApiToken.subsite_id)
+    if mine is not None:
+        query = query.where(mine)
     if staff_id is not None:
         query = query.where(ApiToken.staff_id == staff_id)
     if role is not None:

@@ -6,6 +6,8 @@ points booked on a transition and the weights the API shows all read it.
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -14,21 +16,10 @@ from workflows.contracts import Rule
 
 
 def rule_snapshot(rule: AllocationRule | SubSiteRule) -> Rule:
-    return Rule(
-        order_type=rule.order_type,
-        accept_timeout_seconds=rule.accept_timeout_seconds,
-        process_timeout_seconds=rule.process_timeout_seconds,
-        reassign_period_seconds=rule.reassign_period_seconds,
-        reminder_before_seconds=rule.reminder_before_seconds,
-        max_rounds=rule.max_rounds,
-        skip_previous_assignees=rule.skip_previous_assignees,
-        capacity_per_staff=rule.capacity_per_staff,
-        after_escalation=rule.after_escalation,
-        channels=dict(rule.channels),
-        wish_fallback=rule.wish_fallback,
-        wish_wait_seconds=rule.wish_wait_seconds,
-        weight_cap=rule.weight_cap,
-    )
+    """The rule as the workflow reads it: `Rule` carries the table's fields by name, with
+    the same defaults (tests/test_rule_fields.py keeps the two in step)."""
+    values = {f.name: getattr(rule, f.name) for f in fields(Rule)}
+    return Rule(**values | {"channels": dict(rule.channels)})
 
 
 async def get_or_create_rule(db: AsyncSession, order_type: str) -> AllocationRule:

@@ -106,7 +106,12 @@ async def test_put_a_full_rule_then_get_shows_it(rules_api: httpx.AsyncClient) -
 
 async def test_put_replaces_a_changed_rule_again(rules_api: httpx.AsyncClient) -> None:
     await rules_api.put(f"{RULES}/new", json=FULL_RULE, headers=admin())
-    second = FULL_RULE | {"accept_timeout_seconds": 30, "capacity_per_staff": None, "max_rounds": 1}
+    second = FULL_RULE | {
+        "accept_timeout_seconds": 30,
+        "reminder_before_seconds": 10,
+        "capacity_per_staff": None,
+        "max_rounds": 1,
+    }
 
     response = await rules_api.put(f"{RULES}/new", json=second, headers=admin())
 

@@ -142,7 +142,7 @@ async def test_staff_list_is_scoped_to_the_caller(offline_api: httpx.AsyncClient
 
     assert await ids(staff_token) == [me.id]
     assert await ids(manager_token) == [a.manager.id, *(c.id for c in a.consultants)]
-    assert await ids(manager_token, store_id=b.store.id) == []
+    assert await ids(manager_token, store_id=b.store.id) == 403  # outside: refused, not empty
     assert await ids(admin_token) == [b.manager.id, b.consultants[0].id]
     assert await ids(service_token) == 403
 

@@ -47,7 +47,13 @@ async def test_module_commands_go_through_the_api_in_process(clean_db: str) -> N
         asyncio.to_thread(
             o2o, "staff", "add", "--store-id", str(world.store.id), "--name", "Zhou Min"
         ),
-        asyncio.to_thread(o2o, "rule", "set", "unassigned", '{"accept_timeout_seconds": 77}'),
+        asyncio.to_thread(
+            o2o,
+            "rule",
+            "set",
+            "unassigned",
+            '{"accept_timeout_seconds": 77, "reminder_before_seconds": 30}',
+        ),
     )
 
     assert found.returncode == 0, found.stderr
