@@ -65,6 +65,7 @@ from models import (
 )
 from models.base import utcnow
 from services import points, scope
+from services.errors import Invalid
 from services.roster import covers, on_leave
 from services.staff import open_orders_of
 from settings import settings
@@ -89,6 +90,15 @@ class StaffIn(BaseModel):
     email: EmailAddress = Field(default=None, max_length=254)
     language: Language = Language.ZH
     capacity: int | None = Field(default=None, ge=1, le=10000, description="open orders at most")
+
+    @model_validator(mode="after")
+    def _reachable(self) -> StaffIn:
+        if not (self.phone or self.email):
+            raise ValueError(NO_CONTACT)
+        return self
+
+
+NO_CONTACT = "a staff member needs a phone or an e-mail: notices must reach them"
 
 
 class StaffPatch(BaseModel):
@@ -332,6 +342,10 @@ async def update_staff(
     deactivating = "active" in sent and body.active is False and staff.active
     releasing = moving or deactivating
     # Reassigning needs Temporal: refuse before changing anything if it does not answer.
+    phone = body.phone if "phone" in sent else staff.phone
+    email = body.email if "email" in sent else staff.email
+    if not (phone or email):
+        raise Invalid.field("body", "phone" if "phone" in sent else "email", msg=NO_CONTACT)
     client = await temporal_client(request) if releasing else None
     for name in sent - {"reason"}:
         setattr(staff, name, getattr(body, name))

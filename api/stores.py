@@ -31,6 +31,7 @@ from api.staff import wake_stores
 from api.subsites import short_code, subdivision_code
 from models import Role, Staff, Store, SubSite
 from models.base import utcnow
+from services.subsites import check_store_region
 
 router = APIRouter(prefix="/stores", tags=["stores"])
 
@@ -114,6 +115,16 @@ async def _clear_default(db: AsyncSession, subsite_id: int) -> None:
     await db.exec(update(Store).where(col(Store.subsite_id) == subsite_id).values(is_default=False))
 
 
+async def _default_of(db: AsyncSession, subsite_id: int) -> Store | None:
+    query = select(Store).where(Store.subsite_id == subsite_id, col(Store.is_default))
+    return (await db.exec(query)).first()
+
+
+async def _has_others(db: AsyncSession, store: Store) -> bool:
+    query = select(Store.id).where(Store.subsite_id == store.subsite_id, Store.id != store.id)
+    return (await db.exec(query)).first() is not None
+
+
 async def _commit(db: AsyncSession) -> None:
     try:
         await db.commit()
@@ -149,9 +160,11 @@ async def create_store(body: StoreIn, db: DB, caller: Caller, response: Response
     taken = (await db.exec(select(Store.id).where(Store.code == body.code))).first()
     if taken is not None:
         raise HTTPException(409, f"store {taken} has code {body.code} already")
+    await check_store_region(db=db, subsite_id=body.subsite_id, region_code=body.region_code)
+    first = await _default_of(db, body.subsite_id) is None  # the first store is the default
     if body.is_default:
         await _clear_default(db, body.subsite_id)
-    store = Store(**body.model_dump(exclude_none=True))
+    store = Store(**body.model_dump(exclude_none=True) | ({"is_default": True} if first else {}))
     db.add(store)
     await _commit(db)
     await db.refresh(store)
@@ -170,10 +183,29 @@ async def update_store(
     for name in ("name", "region_code", "city", "timezone", "is_default", "active", "subsite_id"):
         if name in changes and changes[name] is None:
             raise HTTPException(422, f"{name} cannot be null")
+    if changes.get("is_default") is False and store.is_default:
+        raise HTTPException(
+            409,
+            f"is_default: store {store_id} is its sub-site's default; a sub-site with stores"
+            " keeps one: make another store the default instead",
+        )
     if changes.get("subsite_id", store.subsite_id) != store.subsite_id:
         require(caller, Role.HEAD_OFFICE)
         await _subsite(db, changes["subsite_id"])
-        changes["is_default"] = changes.get("is_default", False)  # the old site's default
+        if store.is_default and await _has_others(db, store):
+            raise HTTPException(
+                409,
+                f"subsite_id: store {store_id} is the default of its sub-site, which has other"
+                " stores: make another one the default first",
+            )
+        target_default = await _default_of(db, changes["subsite_id"])
+        changes["is_default"] = changes.get("is_default", target_default is None)
+    if "region_code" in changes or "subsite_id" in changes:
+        await check_store_region(
+            db=db,
+            subsite_id=changes.get("subsite_id", store.subsite_id),
+            region_code=changes.get("region_code", store.region_code),
+        )
     if changes.get("active") is False and store.active:
         staffed = (
             await db.exec(select(func.count()).where(Staff.store_id == store_id, col(Staff.active)))

@@ -27,6 +27,7 @@ from api.access import forbidden, require
 from api.deps import DB, Caller, Principal
 from dispatch.routing import split_host
 from models import Role, Staff, Store, SubSite, SubSiteAdmin
+from services.subsites import check_coverage, real_subdivision
 from settings import settings
 
 router = APIRouter(prefix="/subsites", tags=["subsites"])
@@ -71,7 +72,7 @@ def subdivision_code(value: str) -> str:
     code = value.strip().upper()
     if not _SUBDIVISION.match(code):
         raise ValueError(f"{value!r} is not an ISO 3166-2 subdivision code such as CN-BJ")
-    return code
+    return real_subdivision(code)
 
 
 Regions = Annotated[list[RegionIn], Field(max_length=200)]
@@ -246,11 +247,13 @@ async def create_subsite(
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
     await _conflicts(db, code=body.code, domain=domain, head_office=body.is_head_office, exclude=-1)
+    regions = [r.model_dump() for r in body.regions]
+    await check_coverage(db=db, regions=regions, subsite_id=None)
     site = SubSite(
         code=body.code,
         name=body.name,
         domain=domain,
-        regions=[r.model_dump() for r in body.regions],
+        regions=regions,
         is_head_office=body.is_head_office,
         active=body.active,
     )
@@ -293,6 +296,7 @@ async def update_subsite(
     )
     if "regions" in changes:
         changes["regions"] = [r.model_dump() for r in body.regions or []]
+        await check_coverage(db=db, regions=changes["regions"], subsite_id=subsite_id)
     for name, value in changes.items():
         setattr(site, name, value)
     db.add(site)

@@ -98,7 +98,7 @@ async def test_bad_staff_is_refused(
     offline_api: httpx.AsyncClient, change: dict[str, Any], field: str
 ) -> None:
     world = await make_store_world(consultants=0)
-    body = {"store_id": world.store.id, "name": "Zhou Min"} | change
+    body = {"store_id": world.store.id, "name": "Zhou Min", "phone": "+8613912340000"} | change
 
     response = await offline_api.post(STAFF, json=body, headers=admin())
 
@@ -170,7 +170,12 @@ async def test_a_store_manager_manages_consultants_not_managers(
     world = await make_store_world(consultants=1)
     manager = await manager_of(world)
     person = world.consultants[0]
-    new_manager = {"store_id": world.store.id, "name": "Qian Li", "role": "manager"}
+    new_manager = {
+        "store_id": world.store.id,
+        "name": "Qian Li",
+        "role": "manager",
+        "phone": "+8613912340001",
+    }
 
     promote = await offline_api.patch(
         f"{STAFF}/{person.id}", json={"role": "manager"}, headers=manager
