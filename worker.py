@@ -34,7 +34,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.notices import send_notice
 from activities.orders import ORDER_ACTIVITIES
 from activities.roster import ROSTER_ACTIVITIES, ROSTER_DAYS
-from models.db import migrate
+from models.db import require_current_schema
 from notify.sms import close_clients as close_sms_clients
 from settings import settings
 from workflows.dispatch import ORDER_WORKFLOWS
@@ -120,7 +120,7 @@ async def ensure_roster_schedule(client: Client, *, task_queue: str | None = Non
 async def main(client: Client | None = None, stop: asyncio.Event | None = None) -> None:
     from starter import connect
 
-    migrate()
+    require_current_schema()  # migrations run once, elsewhere (`o2o migrate`)
     client = client or await connect()
     created = await ensure_roster_schedule(client)
     print(f"schedule {ROSTER_SCHEDULE_ID!r} " + ("created" if created else "already there"))

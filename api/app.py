@@ -17,13 +17,13 @@ from api import customers, directory, geo, orders, rules, staff, stores, subsite
 from api.deps import DB, Temporal
 from api.edge import install as install_edge_rules
 from api.edge import known_query_only
-from models.db import migrate
+from models.db import require_current_schema
 from settings import settings
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    migrate()
+    require_current_schema()  # migrations run once, elsewhere (`o2o migrate`)
     yield
     client = getattr(app.state, "temporal", None)
     if client is not None:

@@ -59,8 +59,13 @@ def dev() -> None:
 def worker() -> None:
     """Run a worker: the order workflows and their activities."""
     import worker as worker_module
+    from models.db import SchemaBehind
 
-    asyncio.run(worker_module.main())
+    try:
+        asyncio.run(worker_module.main())
+    except SchemaBehind as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -85,9 +90,9 @@ def demo_data() -> None:
     """Load the demo sub-sites, stores, staff, rosters and customers (once), and in
     development the fixed demo tokens (see devstack/demo.py)."""
     from devstack.demo import ensure_demo_tokens, load_demo_data
-    from models.db import migrate as apply
+    from models.db import require_current_schema
 
-    apply()
+    require_current_schema()
 
     async def load() -> tuple[bool, list[Any]]:
         return await load_demo_data(), await ensure_demo_tokens()
