@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -129,22 +128,3 @@ class RedispatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="", max_length=500)
-
-
-class LiveState(BaseModel):
-    order_id: str
-    type: str
-    status: str
-    store_id: int | None
-    assignee_id: int | None
-    round: int
-    escalated: bool
-    accept_deadline: datetime | None
-    process_deadline: datetime | None
-
-
-class Page(BaseModel):
-    items: list[dict[str, Any]]
-    total: int
-    limit: int
-    offset: int

@@ -1,0 +1,204 @@
+"""Public types: what the API answers, never a table row as such.
+
+Each `…Public` lists the fields a client may read (an `ApiToken`'s hash, say, is never one
+of them); `Page[T]` is the one shape of every paged list. Routes declare these as their
+`response_model`, so `/docs` shows them and nothing else leaves.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+T = TypeVar("T")
+
+
+class Public(BaseModel):
+    """Built from a row's attributes (`X.of(row)`); unknown attributes are left out."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    @classmethod
+    def of(cls, row: Any, **extra: Any) -> Any:
+        """The public view of `row`, with `extra` fields the row does not have."""
+        if not extra:
+            return cls.model_validate(row)
+        names = [n for n in cls.model_fields if n not in extra and hasattr(row, n)]
+        return cls.model_validate({n: getattr(row, n) for n in names} | extra)
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: `items` from `offset`, at most `limit`, of `total` in all."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+# ---------------------------------------------------------------- orders
+
+
+class OrderPublic(Public):
+    id: str
+    type: str
+    category: str
+    priority: int
+    customer_id: int | None
+    customer_name: str
+    client_ip: str | None
+    host: str | None
+    region_code: str | None
+    city: str | None
+    subsite_id: int | None
+    store_id: int | None
+    store_reason: str
+    requested_store_id: int | None
+    preferred_staff_id: int | None
+    assignee_id: int | None
+    status: str
+    escalated: bool
+    round: int
+    reassign_count: int
+    workflow_id: str
+    created_at: datetime
+    updated_at: datetime
+    assigned_at: datetime | None
+    accepted_at: datetime | None
+    completed_at: datetime | None
+
+
+class AssignmentPublic(Public):
+    """One round: who got the order, why (the selection's inputs), until when, and how it
+    ended."""
+
+    id: int
+    order_id: str
+    staff_id: int
+    round: int
+    assigned_at: datetime
+    accept_deadline: datetime
+    accepted_at: datetime | None
+    process_deadline: datetime | None
+    closed_at: datetime | None
+    outcome: str
+    reason: dict[str, Any]
+
+
+class OrderEventPublic(Public):
+    id: int
+    order_id: str
+    key: str
+    kind: str
+    actor: str
+    detail: dict[str, Any]
+    at: datetime
+
+
+class NoticePublic(Public):
+    id: int
+    idempotency_key: str
+    order_id: str | None
+    staff_id: int | None
+    kind: str
+    channel: str
+    round: int
+    recipient: str
+    language: str
+    template: str
+    subject: str
+    status: str
+    attempts: int
+    in_doubt_recoveries: int
+    last_error: str
+    provider_message_id: str
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class OrderDetail(OrderPublic):
+    """One order's full story: every round, every event of its trail, every notice."""
+
+    assignments: list[AssignmentPublic]
+    events: list[OrderEventPublic]
+    notices: list[NoticePublic]
+
+
+# ---------------------------------------------------------------- staff and points
+
+
+class ReleasedPublic(Public):
+    """What became of one open order taken from someone who cannot handle it any more."""
+
+    order_id: str
+    result: str
+    assignee_id: int | None = None
+    status: str = ""
+
+
+class StaffPublic(Public):
+    id: int
+    store_id: int
+    role: str
+    name: str
+    phone: str | None
+    email: str | None
+    language: str
+    active: bool
+    rotation_paused: bool
+    capacity: int | None
+    created_at: datetime
+    points: int | None = None  # the balance, where the answer reads it
+    released: list[ReleasedPublic] | None = None  # open orders re-dispatched by this change
+    woken: int | None = None  # waiting orders told that the roster changed
+
+
+class PointsEntryPublic(Public):
+    id: int
+    staff_id: int
+    delta: int
+    reason: str
+    actor: str
+    order_id: str | None
+    idempotency_key: str | None
+    created_at: datetime
+
+
+class PointsLedger(BaseModel):
+    """A balance, the weight it gives in the draw now (per order type, under the rule in
+    force for the person's sub-site) and one page of the ledger, newest first."""
+
+    staff_id: int
+    balance: int
+    weight: int
+    weight_by_order_type: dict[str, int]
+    entries: list[PointsEntryPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class PointsAdjusted(BaseModel):
+    entry: PointsEntryPublic
+    balance: int
+    weight: int
+
+
+# ---------------------------------------------------------------- stores
+
+
+class StorePublic(Public):
+    id: int
+    subsite_id: int
+    code: str
+    name: str
+    region_code: str
+    city: str
+    address: str
+    timezone: str
+    is_default: bool
+    active: bool
+    created_at: datetime
+    woken: int | None = None
