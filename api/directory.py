@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlmodel import col, select
 
 from api.access import STAFF_READERS, require
 from api.deps import DB, Caller
+from api.public import NoticePublic, Page, page_of
 from models import Notification, Staff, Store
 from services import scope
 
@@ -17,7 +18,7 @@ router = APIRouter(tags=["directory"])
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
-@router.get("/notifications")
+@router.get("/notifications", response_model=Page[NoticePublic])
 async def list_notifications(
     db: DB,
     caller: Caller,
@@ -25,7 +26,7 @@ async def list_notifications(
     order_id: str | None = None,
     limit: Limit = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> list[dict[str, Any]]:
+) -> Page[NoticePublic]:
     """The delivery log: every notice with its status, newest first (in the caller's scope:
     a staff member's own notices, a manager's store's, an admin's sub-site's)."""
     require(caller, *STAFF_READERS)
@@ -41,5 +42,4 @@ async def list_notifications(
         query = query.where(Notification.staff_id == staff_id)
     if order_id is not None:
         query = query.where(Notification.order_id == order_id)
-    rows = (await db.exec(query.limit(limit).offset(offset))).all()
-    return [r.model_dump(mode="json") for r in rows]
+    return await page_of(db, query, NoticePublic, limit=limit, offset=offset)

@@ -11,6 +11,10 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import func
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 T = TypeVar("T")
 
@@ -202,3 +206,52 @@ class StorePublic(Public):
     active: bool
     created_at: datetime
     woken: int | None = None
+
+
+async def page_of(
+    db: AsyncSession, query: SelectOfScalar[Any], view: type[Public], *, limit: int, offset: int
+) -> Page[Any]:
+    """One page of `query`'s rows as `view`s, with the count of all its rows."""
+    total = (await db.exec(select(func.count()).select_from(query.subquery()))).one()
+    rows = (await db.exec(query.limit(limit).offset(offset))).all()
+    return Page(items=[view.of(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+class TokenPublic(Public):
+    """A token without its secret (the plain token is in the answer that issues it only)."""
+
+    id: int
+    name: str
+    role: str
+    staff_id: int | None
+    store_id: int | None
+    subsite_id: int | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class IssuedToken(TokenPublic):
+    token: str  # the plain token: shown in this answer only, stored hashed
+
+
+class SubSitePublic(Public):
+    id: int
+    code: str
+    name: str
+    domain: str
+    regions: list[dict[str, Any]]
+    is_head_office: bool
+    active: bool
+    created_at: datetime
+
+
+class AdminPublic(Public):
+    id: int
+    name: str
+    store_id: int
+    role: str
+
+
+class SubSiteDetail(SubSitePublic):
+    stores: list[StorePublic]
+    admins: list[AdminPublic]

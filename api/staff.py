@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import Select, delete, func, update
+from sqlalchemy import Select, delete, func
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.exc import IntegrityError
@@ -46,10 +46,18 @@ from api.access import (
     require,
 )
 from api.deps import DB, Caller, Principal, temporal_client
+from api.public import (
+    Page,
+    PointsAdjusted,
+    PointsEntryPublic,
+    PointsLedger,
+    ReleasedPublic,
+    StaffPublic,
+    page_of,
+)
 from api.schemas import EmailAddress, PhoneNumber
 from dispatch.weights import weight
 from models import (
-    ApiToken,
     DutyPattern,
     DutySlot,
     Language,
@@ -61,13 +69,12 @@ from models import (
     Staff,
     StaffRole,
     Store,
-    SubSiteAdmin,
 )
 from models.base import utcnow
 from services import points, scope
-from services.errors import Invalid
+from services import staff as staff_service
 from services.roster import covers, on_leave
-from services.staff import open_orders_of
+from services.staff import NO_CONTACT, open_orders_of
 from settings import settings
 from workflows.roster import LeaveStart, LeaveStartWorkflow, leave_workflow_id
 
@@ -96,9 +103,6 @@ class StaffIn(BaseModel):
         if not (self.phone or self.email):
             raise ValueError(NO_CONTACT)
         return self
-
-
-NO_CONTACT = "a staff member needs a phone or an e-mail: notices must reach them"
 
 
 class StaffPatch(BaseModel):
@@ -258,8 +262,9 @@ async def wake_stores(request: Request, store_ids: list[int] | None) -> int | No
         return None
 
 
-def _staff_json(staff: Staff, **extra: Any) -> dict[str, Any]:
-    return staff.model_dump(mode="json") | extra
+def _staff_json(staff: Staff, **extra: Any) -> StaffPublic:
+    view: StaffPublic = StaffPublic.of(staff, **extra)
+    return view
 
 
 async def _active_store(db: AsyncSession, caller: Principal, store_id: int) -> Store:
@@ -269,14 +274,14 @@ async def _active_store(db: AsyncSession, caller: Principal, store_id: int) -> S
     return store
 
 
-def _released_json(released: list[Any]) -> list[dict[str, Any]]:
-    return [r.__dict__ for r in released]
+def _released_json(released: list[Any]) -> list[ReleasedPublic]:
+    return [ReleasedPublic.of(r) for r in released]
 
 
 # ---------------------------------------------------------------- staff
 
 
-@router.get("/staff")
+@router.get("/staff", response_model=Page[StaffPublic])
 async def list_staff(
     db: DB,
     caller: Caller,
@@ -285,7 +290,7 @@ async def list_staff(
     active: bool | None = None,
     limit: Limit = 200,
     offset: Offset = 0,
-) -> list[dict[str, Any]]:
+) -> Page[StaffPublic]:
     """Staff in the caller's scope (a staff token sees only itself), by id."""
     require(caller, *STAFF_READERS)
     await scope.check_filters(db=db, caller=caller, store_id=store_id, subsite_id=subsite_id)
@@ -299,8 +304,7 @@ async def list_staff(
         query = query.where(Store.subsite_id == subsite_id)
     if active is not None:
         query = query.where(Staff.active == active)
-    rows = (await db.exec(query.limit(limit).offset(offset))).all()
-    return [r.model_dump(mode="json") for r in rows]
+    return await page_of(db, query, StaffPublic, limit=limit, offset=offset)
 
 
 def _managers_by_admins(caller: Principal, *roles: str | None) -> None:
@@ -309,8 +313,8 @@ def _managers_by_admins(caller: Principal, *roles: str | None) -> None:
         raise forbidden("a store manager manages consultants; managers are an admin's to manage")
 
 
-@router.post("/staff", status_code=201)
-async def create_staff(body: StaffIn, db: DB, caller: Caller) -> dict[str, Any]:
+@router.post("/staff", status_code=201, response_model=StaffPublic)
+async def create_staff(body: StaffIn, db: DB, caller: Caller) -> StaffPublic:
     """A new staff member of a store in the caller's scope (no pattern yet: not on duty)."""
     await _active_store(db, caller, body.store_id)
     _managers_by_admins(caller, body.role)
@@ -321,16 +325,16 @@ async def create_staff(body: StaffIn, db: DB, caller: Caller) -> dict[str, Any]:
     return _staff_json(staff, points=0)
 
 
-@router.get("/staff/{staff_id}")
-async def get_staff(staff_id: int, db: DB, caller: Caller) -> dict[str, Any]:
+@router.get("/staff/{staff_id}", response_model=StaffPublic)
+async def get_staff(staff_id: int, db: DB, caller: Caller) -> StaffPublic:
     staff = await read_staff(db, caller, staff_id)
     return _staff_json(staff, points=await points.balance(db=db, staff_id=staff_id))
 
 
-@router.patch("/staff/{staff_id}")
+@router.patch("/staff/{staff_id}", response_model=StaffPublic)
 async def update_staff(
     staff_id: int, body: StaffPatch, request: Request, db: DB, caller: Caller
-) -> dict[str, Any]:
+) -> StaffPublic:
     """Change the fields sent. `store_id` moves the person, `active: false` deactivates them:
     either re-dispatches their open orders at once (the reason is recorded on each order)."""
     staff = await manage_staff(db, caller, staff_id)
@@ -340,63 +344,18 @@ async def update_staff(
     moving = "store_id" in sent and body.store_id != staff.store_id
     new_store = await _active_store(db, caller, body.store_id) if moving and body.store_id else None
     deactivating = "active" in sent and body.active is False and staff.active
-    releasing = moving or deactivating
     # Reassigning needs Temporal: refuse before changing anything if it does not answer.
-    phone = body.phone if "phone" in sent else staff.phone
-    email = body.email if "email" in sent else staff.email
-    if not (phone or email):
-        raise Invalid.field("body", "phone" if "phone" in sent else "email", msg=NO_CONTACT)
-    client = await temporal_client(request) if releasing else None
-    for name in sent - {"reason"}:
-        setattr(staff, name, getattr(body, name))
-    now = utcnow()
-    if new_store is not None:
-        # Slots of the old store end here; the pattern is rolled again in the new store's zone.
-        await db.exec(
-            delete(DutySlot).where(
-                col(DutySlot.staff_id) == staff_id,
-                col(DutySlot.store_id) == old_store,
-                col(DutySlot.ends_at) > now,
-            )
-        )
-        await db.exec(
-            update(ApiToken)
-            .where(
-                col(ApiToken.staff_id) == staff_id,
-                col(ApiToken.role).in_([Role.STAFF.value, Role.STORE_MANAGER.value]),
-            )
-            .values(store_id=new_store.id, subsite_id=new_store.subsite_id)
-        )
-        # An admin of the old sub-site is none once working elsewhere (their admin tokens lapse).
-        await db.exec(
-            delete(SubSiteAdmin).where(
-                col(SubSiteAdmin.staff_id) == staff_id,
-                col(SubSiteAdmin.subsite_id) != new_store.subsite_id,
-            )
-        )
-    if deactivating:  # a person who left keeps no access
-        await db.exec(
-            update(ApiToken)
-            .where(col(ApiToken.staff_id) == staff_id, col(ApiToken.revoked_at).is_(None))
-            .values(revoked_at=now)
-        )
-    db.add(staff)
-    await db.flush()
-    if new_store is not None and staff.active:
-        await reroll_staff(db, staff_id, at=now)
-    await db.commit()
-    await db.refresh(staff)
-
-    released = []
-    if client is not None:
-        trigger = "deactivated" if deactivating else f"moved to store {staff.store_id}"
-        released = await release_open_orders(
-            client,
-            staff_id,
-            trigger=trigger,
-            reason=body.reason or f"staff {staff_id} {trigger} by {caller.name}",
-            by=caller.name,
-        )
+    client = await temporal_client(request) if moving or deactivating else None
+    changed = await staff_service.update(
+        db=db,
+        staff=staff,
+        changes={name: getattr(body, name) for name in sent - {"reason"}},
+        new_store=new_store,
+        client=client,
+        actor=caller.name,
+        reason=body.reason,
+    )
+    staff, released = changed.staff, changed.released
     woken = None
     if sent & {"store_id", "active", "capacity", "role"}:
         woken = await wake_stores(request, sorted({old_store, staff.store_id}))
@@ -408,10 +367,10 @@ async def update_staff(
     )
 
 
-@router.post("/staff/{staff_id}/pause")
+@router.post("/staff/{staff_id}/pause", response_model=StaffPublic)
 async def pause_rotation(
     staff_id: int, body: PauseIn, request: Request, db: DB, caller: Caller
-) -> dict[str, Any]:
+) -> StaffPublic:
     """Out of office: left out of every draw until they resume (open orders stay with them
     unless `reassign_open`)."""
     staff = await manage_staff(db, caller, staff_id)
@@ -432,10 +391,8 @@ async def pause_rotation(
     return _staff_json(staff, released=_released_json(released))
 
 
-@router.post("/staff/{staff_id}/resume")
-async def resume_rotation(
-    staff_id: int, request: Request, db: DB, caller: Caller
-) -> dict[str, Any]:
+@router.post("/staff/{staff_id}/resume", response_model=StaffPublic)
+async def resume_rotation(staff_id: int, request: Request, db: DB, caller: Caller) -> StaffPublic:
     """Back in the draw; the store's orders waiting for a shift look again now."""
     staff = await manage_staff(db, caller, staff_id)
     staff.rotation_paused = False
@@ -448,10 +405,10 @@ async def resume_rotation(
 # ---------------------------------------------------------------- points
 
 
-@router.get("/staff/{staff_id}/points")
+@router.get("/staff/{staff_id}/points", response_model=PointsLedger)
 async def get_points(
     staff_id: int, db: DB, caller: Caller, limit: Limit = 50, offset: Offset = 0
-) -> dict[str, Any]:
+) -> PointsLedger:
     """The balance (the sum of the ledger), the selection weight it gives, and the ledger,
     newest first."""
     staff = await read_staff(db, caller, staff_id)
@@ -467,20 +424,20 @@ async def get_points(
         )
     ).all()
     by_type = await points.weights(db=db, staff=staff, points=balance)
-    return {
-        "staff_id": staff_id,
-        "balance": balance,
-        "weight": by_type[OrderType.NEW],
-        "weight_by_order_type": by_type,
-        "entries": [e.model_dump(mode="json") for e in entries],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-    }
+    return PointsLedger(
+        staff_id=staff_id,
+        balance=balance,
+        weight=by_type[OrderType.NEW],
+        weight_by_order_type=by_type,
+        entries=[PointsEntryPublic.of(e) for e in entries],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
 
 
-@router.post("/staff/{staff_id}/points", status_code=201)
-async def adjust_points(staff_id: int, body: PointsIn, db: DB, caller: Caller) -> dict[str, Any]:
+@router.post("/staff/{staff_id}/points", status_code=201, response_model=PointsAdjusted)
+async def adjust_points(staff_id: int, body: PointsIn, db: DB, caller: Caller) -> PointsAdjusted:
     """A manual adjustment: the caller is recorded as its actor, with the reason given."""
     staff = await manage_staff(db, caller, staff_id)
     entry = await points.adjust(
@@ -494,11 +451,9 @@ async def adjust_points(staff_id: int, body: PointsIn, db: DB, caller: Caller) -
     )
     balance = await points.balance(db=db, staff_id=staff_id)
     by_type = await points.weights(db=db, staff=staff, points=balance)
-    return {
-        "entry": entry.model_dump(mode="json"),
-        "balance": balance,
-        "weight": by_type[OrderType.NEW],
-    }
+    return PointsAdjusted(
+        entry=PointsEntryPublic.of(entry), balance=balance, weight=by_type[OrderType.NEW]
+    )
 
 
 # ---------------------------------------------------------------- patterns

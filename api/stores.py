@@ -14,10 +14,10 @@ sub-site, head office every store:
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import available_timezones
 
-from fastapi import APIRouter, HTTPException, Path, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from activities.roster import reroll_staff
 from api.access import ADMINS, check_store, forbidden, require
 from api.deps import DB, Caller, Principal
+from api.public import Page, StorePublic, page_of
 from api.staff import wake_stores
 from api.subsites import short_code, subdivision_code
 from models import Role, Staff, Store, SubSite
@@ -133,27 +134,32 @@ async def _commit(db: AsyncSession) -> None:
         raise HTTPException(409, f"conflicts with another store: {exc.orig}") from exc
 
 
-@router.get("")
+@router.get("", response_model=Page[StorePublic])
 async def list_stores(
-    db: DB, caller: Caller, subsite_id: int | None = None
-) -> list[dict[str, Any]]:
+    db: DB,
+    caller: Caller,
+    subsite_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[StorePublic]:
     """Every store, or a sub-site's."""
     query = select(Store).order_by(col(Store.id))
     if subsite_id is not None:
         query = query.where(Store.subsite_id == subsite_id)
-    return [r.model_dump(mode="json") for r in (await db.exec(query)).all()]
+    return await page_of(db, query, StorePublic, limit=limit, offset=offset)
 
 
-@router.get("/{store_id}")
-async def get_store(store_id: StoreId, db: DB, caller: Caller) -> dict[str, Any]:
+@router.get("/{store_id}", response_model=StorePublic)
+async def get_store(store_id: StoreId, db: DB, caller: Caller) -> StorePublic:
     store = await db.get(Store, store_id)
     if store is None:
         raise HTTPException(404, f"no store {store_id}")
-    return store.model_dump(mode="json")
+    view: StorePublic = StorePublic.of(store)
+    return view
 
 
-@router.post("", status_code=201)
-async def create_store(body: StoreIn, db: DB, caller: Caller, response: Response) -> dict[str, Any]:
+@router.post("", status_code=201, response_model=StorePublic)
+async def create_store(body: StoreIn, db: DB, caller: Caller, response: Response) -> StorePublic:
     """A new store of a sub-site (head office, or that sub-site's admin)."""
     _may_run(caller, body.subsite_id)
     await _subsite(db, body.subsite_id)
@@ -169,13 +175,14 @@ async def create_store(body: StoreIn, db: DB, caller: Caller, response: Response
     await _commit(db)
     await db.refresh(store)
     response.headers["Location"] = f"/api/v1/stores/{store.id}"
-    return store.model_dump(mode="json")
+    view: StorePublic = StorePublic.of(store)
+    return view
 
 
-@router.patch("/{store_id}")
+@router.patch("/{store_id}", response_model=StorePublic)
 async def update_store(
     store_id: StoreId, body: StorePatch, request: Request, db: DB, caller: Caller
-) -> dict[str, Any]:
+) -> StorePublic:
     """Change the fields sent (see the module doc for who may and what follows)."""
     store = await check_store(db, caller, store_id)
     _may_run(caller, store.subsite_id)
@@ -232,4 +239,5 @@ async def update_store(
     await _commit(db)
     await db.refresh(store)
     woken = await wake_stores(request, [store_id]) if rezoned or "active" in changes else None
-    return store.model_dump(mode="json") | {"woken": woken}
+    view: StorePublic = StorePublic.of(store, woken=woken)
+    return view

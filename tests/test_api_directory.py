@@ -32,7 +32,7 @@ async def directory_api(clean_db: str) -> AsyncIterator[httpx.AsyncClient]:
 async def get_list(api: httpx.AsyncClient, path: str, **params: Any) -> list[dict[str, Any]]:
     response = await api.get(f"{V1}{path}", params=params, headers=admin())
     assert response.status_code == 200, response.text
-    rows: list[dict[str, Any]] = response.json()
+    rows: list[dict[str, Any]] = response.json()["items"]
     return rows
 
 

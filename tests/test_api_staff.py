@@ -138,7 +138,7 @@ async def test_staff_list_is_scoped_to_the_caller(offline_api: httpx.AsyncClient
         response = await offline_api.get(STAFF, params=params, headers=bearer(token))
         if response.status_code != 200:
             return response.status_code
-        return [s["id"] for s in response.json()]
+        return [s["id"] for s in response.json()["items"]]
 
     assert await ids(staff_token) == [me.id]
     assert await ids(manager_token) == [a.manager.id, *(c.id for c in a.consultants)]

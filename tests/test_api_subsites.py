@@ -60,7 +60,7 @@ async def test_a_sub_site_is_created_on_its_own_domain(api: httpx.AsyncClient) -
     got = await api.get(f"{SUBSITES}/{site['id']}", headers=admin())
     assert got.json() == site | {"stores": [], "admins": []}
     listed = await api.get(SUBSITES, headers=admin())
-    assert [s["code"] for s in listed.json()] == ["hz"]
+    assert [s["code"] for s in listed.json()["items"]] == ["hz"]
 
 
 async def test_a_domain_is_one_label_under_the_root_domain(api: httpx.AsyncClient) -> None:
