@@ -7,7 +7,8 @@ for that sub-site's orders instead — whole, not field by field — until they 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Response
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -72,9 +73,28 @@ class RuleIn(AllocationRuleFields):
         return value
 
 
-@router.get("/{order_type}")
-async def get_rule(order_type: OrderType, db: DB, caller: Caller) -> dict[str, Any]:
-    return (await get_or_create_rule(db, order_type.value)).model_dump(mode="json")
+class RulePublic(AllocationRuleFields):
+    """A rule as the API shows it: the table's own fields (one definition, with defaults)."""
+
+    order_type: str
+    channels: dict[str, list[str]]
+    updated_at: datetime
+
+
+class RuleInForce(RulePublic):
+    """The rule in force for a sub-site's orders, and whose it is."""
+
+    subsite_id: int
+    source: str  # "sub-site" | "head office"
+
+
+def _public(rule: AllocationRule | SubSiteRule) -> RulePublic:
+    return RulePublic.model_validate(rule.model_dump())
+
+
+@router.get("/{order_type}", response_model=RulePublic)
+async def get_rule(order_type: OrderType, db: DB, caller: Caller) -> RulePublic:
+    return _public(await get_or_create_rule(db, order_type.value))
 
 
 def _fill(rule: AllocationRule | SubSiteRule, body: RuleIn) -> None:
@@ -84,8 +104,8 @@ def _fill(rule: AllocationRule | SubSiteRule, body: RuleIn) -> None:
     rule.updated_at = utcnow()
 
 
-@router.put("/{order_type}")
-async def put_rule(order_type: OrderType, body: RuleIn, db: DB, caller: Caller) -> dict[str, Any]:
+@router.put("/{order_type}", response_model=RulePublic)
+async def put_rule(order_type: OrderType, body: RuleIn, db: DB, caller: Caller) -> RulePublic:
     """Head office's rule: in force in every sub-site that has none of its own."""
     require(caller, Role.HEAD_OFFICE)
     rule = await get_or_create_rule(db, order_type.value)
@@ -93,7 +113,7 @@ async def put_rule(order_type: OrderType, body: RuleIn, db: DB, caller: Caller) 
     db.add(rule)
     await db.commit()
     await db.refresh(rule)
-    return rule.model_dump(mode="json")
+    return _public(rule)
 
 
 async def _site(db: AsyncSession, caller: Principal, subsite_id: int, *, change: bool) -> None:
@@ -103,27 +123,27 @@ async def _site(db: AsyncSession, caller: Principal, subsite_id: int, *, change:
         raise forbidden(f"only head office or an admin of sub-site {subsite_id} sets its rules")
 
 
-def _in_force(rule: AllocationRule | SubSiteRule, subsite_id: int) -> dict[str, Any]:
+def _in_force(rule: AllocationRule | SubSiteRule, subsite_id: int) -> RuleInForce:
     own = isinstance(rule, SubSiteRule)
-    return rule.model_dump(mode="json", exclude={"subsite_id"}) | {
-        "subsite_id": subsite_id,
-        "source": "sub-site" if own else "head office",
-    }
+    return RuleInForce.model_validate(
+        rule.model_dump(exclude={"subsite_id"})
+        | {"subsite_id": subsite_id, "source": "sub-site" if own else "head office"}
+    )
 
 
-@subsite_router.get("/{order_type}")
+@subsite_router.get("/{order_type}", response_model=RuleInForce)
 async def get_subsite_rule(
     subsite_id: SubSiteId, order_type: OrderType, db: DB, caller: Caller
-) -> dict[str, Any]:
+) -> RuleInForce:
     """The rule in force for the sub-site's orders: its own, else head office's (`source`)."""
     await _site(db, caller, subsite_id, change=False)
     return _in_force(await rule_in_force(db, order_type.value, subsite_id), subsite_id)
 
 
-@subsite_router.put("/{order_type}")
+@subsite_router.put("/{order_type}", response_model=RuleInForce)
 async def put_subsite_rule(
     subsite_id: SubSiteId, order_type: OrderType, body: RuleIn, db: DB, caller: Caller
-) -> dict[str, Any]:
+) -> RuleInForce:
     """The sub-site's own rule (whole); its running orders use it from their next round."""
     await _site(db, caller, subsite_id, change=True)
     rule = await db.get(SubSiteRule, (subsite_id, order_type.value)) or SubSiteRule(
