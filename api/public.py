@@ -255,3 +255,75 @@ class AdminPublic(Public):
 class SubSiteDetail(SubSitePublic):
     stores: list[StorePublic]
     admins: list[AdminPublic]
+
+
+# ---------------------------------------------------------------- customers
+
+
+class CustomerPublic(Public):
+    id: int
+    name: str
+    phone: str | None
+    email: str | None
+    created_at: datetime
+
+
+class PersonRef(BaseModel):
+    id: int
+    name: str
+    active: bool
+
+
+class StoreRef(BaseModel):
+    id: int
+    code: str
+    name: str
+
+
+class RecordPublic(BaseModel):
+    """One communication record: who of which store served the customer, when, how."""
+
+    id: int
+    occurred_at: datetime
+    channel: str
+    summary: str
+    order_id: str | None
+    staff: PersonRef
+    store: StoreRef
+
+
+class CustomerOrder(Public):
+    id: str
+    type: str
+    status: str
+    store_id: int | None
+    assignee_id: int | None
+    created_at: datetime
+
+
+class CustomerDetail(CustomerPublic):
+    records: list[RecordPublic]
+    last_served: RecordPublic | None
+    orders: list[CustomerOrder]
+
+
+# ---------------------------------------------------------------- geo
+
+
+class SiteRef(BaseModel):
+    id: int
+    code: str
+    domain: str
+
+
+class Resolved(BaseModel):
+    """Where an address is, and the sub-site covering it (None: the main site), and why."""
+
+    ip: str
+    kind: str
+    country_code: str | None
+    region_code: str | None
+    city: str | None
+    network: str | None
+    subsite: SiteRef | None
+    reason: str
