@@ -17,6 +17,7 @@ from api import customers, directory, geo, orders, rules, staff, stores, subsite
 from api.deps import DB, Temporal
 from api.edge import install as install_edge_rules
 from api.edge import known_query_only
+from api.public import Health
 from models.db import require_current_schema
 from settings import settings
 
@@ -33,7 +34,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 health = APIRouter(tags=["health"])
 
 
-@health.get("/health")
+@health.get("/health", response_model=Health, responses={503: {"model": Health}})
 async def get_health(db: DB, client: Temporal) -> JSONResponse:
     """200 when the database and Temporal both answer; 503 naming what does not."""
     checks: dict[str, Any] = {}

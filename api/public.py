@@ -7,7 +7,7 @@ of them); `Page[T]` is the one shape of every paged list. Routes declare these a
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -327,3 +327,98 @@ class Resolved(BaseModel):
     network: str | None
     subsite: SiteRef | None
     reason: str
+
+
+# ---------------------------------------------------------------- roster
+
+
+class ShiftPublic(BaseModel):
+    weekday: int  # 0 = Monday
+    start: time
+    end: time
+
+
+class PatternsPublic(BaseModel):
+    """A person's weekly shifts, in the local time of their store (`timezone`)."""
+
+    staff_id: int
+    store_id: int
+    timezone: str
+    shifts: list[ShiftPublic]
+    slots_added: int | None = None  # after a change: slots rolled from the new shifts
+    woken: int | None = None
+
+
+class LeavePublic(Public):
+    id: int
+    staff_id: int
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+    released: list[ReleasedPublic] | None = None  # a leave that has begun: orders re-dispatched
+    workflow_id: str | None = None  # a later leave: the workflow that waits for its start
+    woken: int | None = None
+
+
+class LeaveDeleted(BaseModel):
+    deleted: int
+    woken: int | None
+
+
+class SlotPublic(Public):
+    id: int | None
+    staff_id: int
+    store_id: int
+    starts_at: datetime
+    ends_at: datetime
+    source: str
+    replaces_staff_id: int | None
+
+
+class SlotRef(BaseModel):
+    id: int
+    starts_at: datetime
+    ends_at: datetime
+    source: str
+
+
+class OnDutyPerson(BaseModel):
+    staff_id: int
+    name: str
+    role: str
+    rotation_paused: bool
+    capacity: int | None
+    open_orders: int
+    points: int
+    weight: int  # under the rule in force for new orders of the store's sub-site
+    weight_by_order_type: dict[str, int]
+    slot: SlotRef
+
+
+class OnDuty(BaseModel):
+    """Who is on duty in a store at an instant, with what the draw weighs."""
+
+    store_id: int
+    at: datetime
+    on_duty: list[OnDutyPerson]
+
+
+class Swapped(BaseModel):
+    slots: list[SlotPublic]
+    reason: str
+    woken: int | None
+
+
+class Rolled(BaseModel):
+    days: int
+    staff: int
+    slots_added: int
+    woken: int | None
+
+
+class Health(BaseModel):
+    """`ok` when the database and Temporal both answer (200); else `degraded` (503)."""
+
+    status: str
+    database: str
+    temporal: str

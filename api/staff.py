@@ -47,12 +47,22 @@ from api.access import (
 )
 from api.deps import DB, Caller, Principal, temporal_client
 from api.public import (
+    LeaveDeleted,
+    LeavePublic,
+    OnDuty,
+    OnDutyPerson,
     Page,
+    PatternsPublic,
     PointsAdjusted,
     PointsEntryPublic,
     PointsLedger,
     ReleasedPublic,
+    Rolled,
+    ShiftPublic,
+    SlotPublic,
+    SlotRef,
     StaffPublic,
+    Swapped,
     page_of,
 )
 from api.schemas import EmailAddress, PhoneNumber
@@ -459,7 +469,7 @@ async def adjust_points(staff_id: int, body: PointsIn, db: DB, caller: Caller) -
 # ---------------------------------------------------------------- patterns
 
 
-async def _patterns(db: AsyncSession, staff: Staff) -> dict[str, Any]:
+async def _patterns(db: AsyncSession, staff: Staff) -> PatternsPublic:
     store = await db.get(Store, staff.store_id)
     assert store is not None
     rows = (
@@ -469,27 +479,25 @@ async def _patterns(db: AsyncSession, staff: Staff) -> dict[str, Any]:
             .order_by(col(DutyPattern.weekday), col(DutyPattern.start))
         )
     ).all()
-    return {
-        "staff_id": staff.id,
-        "store_id": store.id,
-        "timezone": store.timezone,
-        "shifts": [
-            {"weekday": p.weekday, "start": p.start.isoformat(), "end": p.end.isoformat()}
-            for p in rows
-        ],
-    }
+    assert staff.id is not None and store.id is not None
+    return PatternsPublic(
+        staff_id=staff.id,
+        store_id=store.id,
+        timezone=store.timezone,
+        shifts=[ShiftPublic(weekday=p.weekday, start=p.start, end=p.end) for p in rows],
+    )
 
 
-@router.get("/staff/{staff_id}/patterns")
-async def get_patterns(staff_id: int, db: DB, caller: Caller) -> dict[str, Any]:
+@router.get("/staff/{staff_id}/patterns", response_model=PatternsPublic)
+async def get_patterns(staff_id: int, db: DB, caller: Caller) -> PatternsPublic:
     """The weekly shifts, in the local time of the person's store (`timezone`)."""
     return await _patterns(db, await read_staff(db, caller, staff_id))
 
 
-@router.put("/staff/{staff_id}/patterns")
+@router.put("/staff/{staff_id}/patterns", response_model=PatternsPublic)
 async def put_patterns(
     staff_id: int, body: PatternsIn, request: Request, db: DB, caller: Caller
-) -> dict[str, Any]:
+) -> PatternsPublic:
     """Replace the weekly shifts; slots not yet begun are rolled again from them at once."""
     staff = await manage_staff(db, caller, staff_id)
     await db.exec(delete(DutyPattern).where(col(DutyPattern.staff_id) == staff_id))
@@ -501,30 +509,28 @@ async def put_patterns(
     rolled = await reroll_staff(db, staff_id, at=utcnow())
     await db.commit()
     result = await _patterns(db, staff)
-    return result | {
-        "slots_added": rolled.slots_added,
-        "woken": await wake_stores(request, [staff.store_id]),
-    }
+    woken = await wake_stores(request, [staff.store_id])
+    return result.model_copy(update={"slots_added": rolled.slots_added, "woken": woken})
 
 
 # ---------------------------------------------------------------- leave
 
 
-@router.get("/staff/{staff_id}/leave")
+@router.get("/staff/{staff_id}/leave", response_model=list[LeavePublic])
 async def list_leave(
     staff_id: int, db: DB, caller: Caller, include_past: bool = False
-) -> list[dict[str, Any]]:
+) -> list[LeavePublic]:
     await read_staff(db, caller, staff_id)
     query = select(Leave).where(Leave.staff_id == staff_id).order_by(col(Leave.starts_at))
     if not include_past:
         query = query.where(Leave.ends_at > utcnow())
-    return [lv.model_dump(mode="json") for lv in (await db.exec(query)).all()]
+    return [LeavePublic.of(lv) for lv in (await db.exec(query)).all()]
 
 
-@router.post("/staff/{staff_id}/leave", status_code=201)
+@router.post("/staff/{staff_id}/leave", status_code=201, response_model=LeavePublic)
 async def add_leave(
     staff_id: int, body: LeaveIn, request: Request, db: DB, caller: Caller
-) -> dict[str, Any]:
+) -> LeavePublic:
     """Time off. A leave that has begun re-dispatches the person's open orders now; a later
     one does so when it begins (a `leave-<id>` workflow waits for it)."""
     staff = await manage_staff(db, caller, staff_id)
@@ -558,11 +564,13 @@ async def add_leave(
             ) from exc
         await db.commit()
     await db.refresh(leave)
-    return leave.model_dump(mode="json") | {
-        "released": _released_json(released),
-        "workflow_id": workflow_id,
-        "woken": await wake_stores(request, [staff.store_id]),
-    }
+    view: LeavePublic = LeavePublic.of(
+        leave,
+        released=_released_json(released),
+        workflow_id=workflow_id,
+        woken=await wake_stores(request, [staff.store_id]),
+    )
+    return view
 
 
 async def _start_leave_trigger(client: Client, leave: Leave, reason: str, *, by: str) -> None:
@@ -582,10 +590,10 @@ async def _start_leave_trigger(client: Client, leave: Leave, reason: str, *, by:
     )
 
 
-@router.delete("/staff/{staff_id}/leave/{leave_id}")
+@router.delete("/staff/{staff_id}/leave/{leave_id}", response_model=LeaveDeleted)
 async def delete_leave(
     staff_id: int, leave_id: int, request: Request, db: DB, caller: Caller
-) -> dict[str, Any]:
+) -> LeaveDeleted:
     """Cancel a leave (or end it early): the person is back on their roster at once."""
     staff = await manage_staff(db, caller, staff_id)
     leave = await db.get(Leave, leave_id)
@@ -598,14 +606,15 @@ async def delete_leave(
         # The planned start need not fire (it would find no leave anyway).
         with contextlib.suppress(RPCError):
             await client.get_workflow_handle(leave_workflow_id(leave_id)).cancel()
-    return {"deleted": leave_id, "woken": await wake_stores(request, [staff.store_id])}
+    return LeaveDeleted(deleted=leave_id, woken=await wake_stores(request, [staff.store_id]))
 
 
 # ---------------------------------------------------------------- slots, swaps, on duty
 
 
-def _slot_json(slot: DutySlot) -> dict[str, Any]:
-    return slot.model_dump(mode="json")
+def _slot_json(slot: DutySlot) -> SlotPublic:
+    view: SlotPublic = SlotPublic.of(slot)
+    return view
 
 
 def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
@@ -619,14 +628,14 @@ def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, dat
     return start, end
 
 
-@router.get("/staff/{staff_id}/slots")
+@router.get("/staff/{staff_id}/slots", response_model=list[SlotPublic])
 async def staff_slots(
     staff_id: int,
     db: DB,
     caller: Caller,
     start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
-) -> list[dict[str, Any]]:
+) -> list[SlotPublic]:
     """The person's concrete duty slots overlapping [from, to) (default: the next 14 days)."""
     await read_staff(db, caller, staff_id)
     lo, hi = _window(start, end)
@@ -640,14 +649,14 @@ async def staff_slots(
     return [_slot_json(s) for s in rows]
 
 
-@router.get("/stores/{store_id}/slots")
+@router.get("/stores/{store_id}/slots", response_model=list[SlotPublic])
 async def store_slots(
     store_id: int,
     db: DB,
     caller: Caller,
     start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
-) -> list[dict[str, Any]]:
+) -> list[SlotPublic]:
     """The store's duty slots overlapping [from, to): what a manager swaps."""
     require(caller, *STAFF_READERS)
     await check_store(db, caller, store_id)
@@ -699,14 +708,14 @@ def on_duty_query(store_id: int, at: datetime, *, include_paused: bool = False) 
     return query
 
 
-@router.get("/stores/{store_id}/on-duty")
+@router.get("/stores/{store_id}/on-duty", response_model=OnDuty)
 async def who_is_on_duty(
     store_id: int,
     db: DB,
     caller: Caller,
     at: AwareDatetime | None = None,
     include_paused: bool = False,
-) -> dict[str, Any]:
+) -> OnDuty:
     """Who is on duty in store S at time T (default now), with points and selection weight."""
     require(caller, *STAFF_READERS)
     await check_store(db, caller, store_id)
@@ -714,34 +723,31 @@ async def who_is_on_duty(
     query = on_duty_query(store_id, instant, include_paused=include_paused)
     rows = (await (await db.connection()).execute(query)).all()
     caps = await points.weight_caps(db=db, store_id=store_id)
-    return {
-        "store_id": store_id,
-        "at": instant.isoformat(),
-        "on_duty": [
-            {
-                "staff_id": r.staff_id,
-                "name": r.name,
-                "role": r.role,
-                "rotation_paused": r.rotation_paused,
-                "capacity": r.capacity,
-                "open_orders": int(r.open_orders),
-                "points": int(r.points),
-                "weight": weight(int(r.points), cap=caps[OrderType.NEW]),
-                "weight_by_order_type": points.weights_under(int(r.points), caps),
-                "slot": {
-                    "id": r.slot_id,
-                    "starts_at": r.starts_at.isoformat(),
-                    "ends_at": r.ends_at.isoformat(),
-                    "source": r.source,
-                },
-            }
+    return OnDuty(
+        store_id=store_id,
+        at=instant,
+        on_duty=[
+            OnDutyPerson(
+                staff_id=r.staff_id,
+                name=r.name,
+                role=r.role,
+                rotation_paused=r.rotation_paused,
+                capacity=r.capacity,
+                open_orders=int(r.open_orders),
+                points=int(r.points),
+                weight=weight(int(r.points), cap=caps[OrderType.NEW]),
+                weight_by_order_type=points.weights_under(int(r.points), caps),
+                slot=SlotRef(
+                    id=r.slot_id, starts_at=r.starts_at, ends_at=r.ends_at, source=r.source
+                ),
+            )
             for r in rows
         ],
-    }
+    )
 
 
-@router.post("/roster/swaps", status_code=201)
-async def swap_slots(body: SwapIn, request: Request, db: DB, caller: Caller) -> dict[str, Any]:
+@router.post("/roster/swaps", status_code=201, response_model=Swapped)
+async def swap_slots(body: SwapIn, request: Request, db: DB, caller: Caller) -> Swapped:
     """Two staff of one store exchange one slot each: each takes the other's window.
 
     Both slots are replaced by `swap` slots that remember whose pattern they came from, so
@@ -794,26 +800,24 @@ async def swap_slots(body: SwapIn, request: Request, db: DB, caller: Caller) -> 
         ) from exc
     for slot in new:
         await db.refresh(slot)
-    return {
-        "slots": [_slot_json(s) for s in new],
-        "reason": body.reason,
-        "woken": await wake_stores(request, [new[0].store_id]),
-    }
+    return Swapped(
+        slots=[_slot_json(s) for s in new],
+        reason=body.reason,
+        woken=await wake_stores(request, [new[0].store_id]),
+    )
 
 
-@router.post("/roster/roll")
-async def roll_now(
-    request: Request, db: DB, caller: Caller, body: RollIn | None = None
-) -> dict[str, Any]:
+@router.post("/roster/roll", response_model=Rolled)
+async def roll_now(request: Request, db: DB, caller: Caller, body: RollIn | None = None) -> Rolled:
     """Run the roll now (what the `roster-maintenance` schedule does), then wake every order
     waiting for a shift."""
     require(caller, Role.HEAD_OFFICE)
     days = body.days if body else ROSTER_DAYS
     result = await roll(db, RollRequest(days=days))
     await db.commit()
-    return {
-        "days": days,
-        "staff": result.staff,
-        "slots_added": result.slots_added,
-        "woken": await wake_stores(request, None),
-    }
+    return Rolled(
+        days=days,
+        staff=result.staff,
+        slots_added=result.slots_added,
+        woken=await wake_stores(request, None),
+    )
