@@ -72,20 +72,14 @@ class OrderIn(BaseModel):
         return value
 
     def to_request(self, *, host: str | None = None) -> OrderRequest:
-        """The workflow's input; `host` is used when the body names none."""
+        """The workflow's input (the same fields, by name); `host` is used when the body
+        names none."""
+        values = self.model_dump(exclude={"type", "customer", "host"})
         return OrderRequest(
-            order_id=self.order_id,
+            **values,
             type=self.type.value,
             customer=CustomerIn(**self.customer.model_dump()),
-            category=self.category,
-            priority=self.priority,
-            store_id=self.store_id,
-            client_ip=self.client_ip,
             host=self.host or host,
-            preferred_staff_id=self.preferred_staff_id,
-            assignee_id=self.assignee_id,
-            wished_store_id=self.wished_store_id,
-            prefer_last_consultant=self.prefer_last_consultant,
         )
 
     @field_validator("client_ip")

@@ -1,4 +1,5 @@
-"""The workflow's `Rule` and the rule tables share their fields and defaults: one rule."""
+"""One definition per boundary type: the workflow's `Rule` and the rule tables share their
+fields and defaults; the order body and the workflow's `OrderRequest` share their fields."""
 
 from __future__ import annotations
 
@@ -34,3 +35,15 @@ def test_a_snapshot_carries_every_field_of_the_row() -> None:
     assert (rule.accept_timeout_seconds, rule.reminder_before_seconds) == (60, 10)
     assert (rule.max_rounds, rule.weight_cap, rule.wish_fallback) == (7, 9, "wait_for_shift")
     assert rule.channels == {"assigned": ["sms"]}
+
+
+def test_the_order_body_and_the_workflow_input_have_the_same_fields() -> None:
+    from api.schemas import OrderIn
+    from workflows.contracts import OrderRequest
+
+    assert set(OrderIn.model_fields) == {f.name for f in fields(OrderRequest)}
+    body = OrderIn.model_validate(
+        {"order_id": "A1", "customer": {"phone": "+8613800000001"}, "wished_store_id": 3}
+    )
+    order = body.to_request(host="bj.o2o.localhost")
+    assert (order.wished_store_id, order.host, order.type) == (3, "bj.o2o.localhost", "new")
