@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     WORKER_METRICS_PORT: int = Field(default=9464, ge=0, le=65535)
     TRACING: bool = False
     OTLP_ENDPOINT: str = "http://127.0.0.1:4318"  # OTLP over HTTP (spans to /v1/traces)
+    # HTTP API edge rules (api/edge.py): a larger request body is refused with 413.
+    MAX_REQUEST_BODY_BYTES: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
 
     @field_validator("TRUSTED_PROXIES", mode="before")
     @classmethod

@@ -23,14 +23,11 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.runtime import Runtime
 
+from services.orders import workflow_id
 from settings import settings
 from workflows import search_attributes as sa
 from workflows.contracts import OrderInput, OrderRequest, OrderView
 from workflows.dispatch import WORKFLOW_FOR_TYPE
-
-
-def workflow_id(order_id: str) -> str:
-    return f"order-{order_id}"
 
 
 async def connect(*, runtime: Runtime | None = None) -> Client:

@@ -34,7 +34,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.notices import send_notice
 from activities.orders import ORDER_ACTIVITIES
 from activities.roster import ROSTER_ACTIVITIES, ROSTER_DAYS
-from models.db import migrate
+from models.db import require_current_schema
 from notify.sms import close_clients as close_sms_clients
 from settings import settings
 from workflows.dispatch import ORDER_WORKFLOWS
@@ -121,7 +121,7 @@ async def main(client: Client | None = None, stop: asyncio.Event | None = None) 
     from observability.runtime import metrics_address, worker_runtime
     from starter import connect
 
-    migrate()
+    require_current_schema()  # migrations run once, elsewhere (`o2o migrate`)
     if client is None:
         runtime = worker_runtime()
         client = await connect(runtime=runtime)

@@ -8,7 +8,7 @@ only move an order forward).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +22,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from dispatch.roster import Window, next_free_start, on_duty
-from dispatch.routing import SiteInfo, StoreInfo, choose_store, regions_from_json, subsite_for_order
+from dispatch.routing import StoreInfo, choose_store, subsite_for_order
 from dispatch.selection import Candidate, Decision
 from dispatch.selection import select as select_staff
 from geo.locate import Location, shared_locator
@@ -48,6 +48,10 @@ from models import (
 )
 from models.db import session
 from observability import domain as domain_metrics
+from services.orders import workflow_id
+from services.rules import rule_in_force, rule_snapshot
+from services.staff import candidates
+from services.subsites import site_infos
 from settings import settings
 from workflows.contracts import (
     AssignRequest,
@@ -86,21 +90,6 @@ async def _customer_for(db: AsyncSession, order: OrderRequest, known: int | None
     db.add(customer)
     await db.flush()
     return customer.id
-
-
-def site_infos(subsites: Iterable[SubSite]) -> list[SiteInfo]:
-    """What routing needs to know of each sub-site (also the API's geo resolve and redirect)."""
-    return [
-        SiteInfo(
-            id=s.id,
-            code=s.code,
-            domain=s.domain,
-            regions=regions_from_json(s.regions),
-            active=s.active,
-        )
-        for s in subsites
-        if s.id is not None
-    ]
 
 
 def _located(ip: str | None) -> tuple[Location | None, str | None]:
@@ -192,7 +181,14 @@ async def _choose_store(
         consultant_note = f"preferred consultant #{wish_id} is inactive"
     consultant_store = consultant.store_id if consultant is not None and consultant.active else None
 
-    match = subsite_for_order(order.host, settings.ROOT_DOMAIN, location, sites)
+    named = next((s for s in stores if s.id == order.store_id), None)
+    match = subsite_for_order(
+        order.host,
+        settings.ROOT_DOMAIN,
+        location,
+        sites,
+        named_store_subsite_id=named.subsite_id if named else None,
+    )
     usable = location if location is not None and location.kind == "ok" else None
     inputs: dict[str, Any] = {
         "named_store_id": order.store_id,
@@ -319,7 +315,7 @@ async def route_order(order: OrderRequest) -> RoutedOrder:
                 "store_reason": (detail["reason"] if store else "no active store could take it")[
                     :300
                 ],
-                "workflow_id": f"order-{order.order_id}",
+                "workflow_id": workflow_id(order.order_id),
             }
             routing = {k: v for k, v in values.items() if k not in ("id", "workflow_id")}
             await db.exec(
@@ -360,49 +356,6 @@ async def route_order(order: OrderRequest) -> RoutedOrder:
 # ---------------------------------------------------------------- rules
 
 
-def rule_snapshot(rule: AllocationRule | SubSiteRule) -> Rule:
-    return Rule(
-        order_type=rule.order_type,
-        accept_timeout_seconds=rule.accept_timeout_seconds,
-        process_timeout_seconds=rule.process_timeout_seconds,
-        reassign_period_seconds=rule.reassign_period_seconds,
-        reminder_before_seconds=rule.reminder_before_seconds,
-        max_rounds=rule.max_rounds,
-        skip_previous_assignees=rule.skip_previous_assignees,
-        capacity_per_staff=rule.capacity_per_staff,
-        after_escalation=rule.after_escalation,
-        channels=dict(rule.channels),
-        wish_fallback=rule.wish_fallback,
-        wish_wait_seconds=rule.wish_wait_seconds,
-        weight_cap=rule.weight_cap,
-    )
-
-
-async def get_or_create_rule(db: AsyncSession, order_type: str) -> AllocationRule:
-    rule = await db.get(AllocationRule, order_type)
-    if rule is None:
-        await db.exec(
-            insert(AllocationRule)
-            .values(**AllocationRule(order_type=order_type).model_dump())
-            .on_conflict_do_nothing(index_elements=["order_type"])
-        )
-        await db.commit()
-        rule = await db.get(AllocationRule, order_type)
-    assert rule is not None
-    return rule
-
-
-async def rule_in_force(
-    db: AsyncSession, order_type: str, subsite_id: int | None
-) -> AllocationRule | SubSiteRule:
-    """The sub-site's own rule for the order type if its admin set one, else head office's."""
-    if subsite_id is not None:
-        own = await db.get(SubSiteRule, (subsite_id, order_type))
-        if own is not None:
-            return own
-    return await get_or_create_rule(db, order_type)
-
-
 @activity.defn
 async def load_rule(order_type: str, subsite_id: int | None = None) -> Rule:
     """The rule in force now for the order's sub-site: running orders read it every round.
@@ -412,41 +365,6 @@ async def load_rule(order_type: str, subsite_id: int | None = None) -> Rule:
 
 
 # ---------------------------------------------------------------- selection
-
-_CANDIDATES = text(
-    """
-    SELECT s.id, s.active, s.rotation_paused, s.capacity,
-           COALESCE((SELECT sum(p.delta) FROM points_entry p WHERE p.staff_id = s.id), 0)
-               AS points,
-           (SELECT count(*) FROM assignment a
-             WHERE a.staff_id = s.id AND a.outcome IN ('offered', 'accepted')) AS open_orders,
-           EXISTS (SELECT 1 FROM duty_slot d
-                    WHERE d.staff_id = s.id AND d.starts_at <= :at AND d.ends_at > :at)
-           AND NOT EXISTS (SELECT 1 FROM leave l
-                    WHERE l.staff_id = s.id AND l.starts_at <= :at AND l.ends_at > :at)
-               AS on_duty
-      FROM staff s
-     WHERE s.store_id = :store_id AND s.role = :role
-     ORDER BY s.id
-    """
-)
-
-
-async def candidates(db: AsyncSession, *, store_id: int, at: datetime) -> list[Candidate]:
-    params = {"store_id": store_id, "at": at, "role": StaffRole.CONSULTANT.value}
-    rows = await (await db.connection()).execute(_CANDIDATES, params)
-    return [
-        Candidate(
-            staff_id=r.id,
-            points=int(r.points),
-            open_orders=int(r.open_orders),
-            capacity=r.capacity,
-            on_duty=bool(r.on_duty),
-            active=r.active,
-            paused=r.rotation_paused,
-        )
-        for r in rows
-    ]
 
 
 def _forced_decision(request: AssignRequest, pool: list[Candidate]) -> Decision:

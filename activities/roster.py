@@ -42,16 +42,14 @@ from models import (
     Store,
 )
 from models.db import session
+from services.orders import workflow_id as order_workflow_id
+from services.roster import covers
 from workflows.contracts import ManagerAction, OrderView
 
 # How far ahead the roster is kept: the maintenance schedule and every re-roll use it.
 ROSTER_DAYS = 14
 # A re-dispatch waits for its round to be served; a worker that is down must not hang callers.
 UPDATE_TIMEOUT = timedelta(seconds=30)
-
-
-def order_workflow_id(order_id: str) -> str:
-    return f"order-{order_id}"
 
 
 # ---------------------------------------------------------------- rolling the roster
@@ -307,8 +305,7 @@ def _absent_holders(at: datetime) -> Any:
     gone on leave after the order reached them (a manager may name someone already on leave)."""
     on_leave = exists().where(
         col(Leave.staff_id) == Assignment.staff_id,
-        col(Leave.starts_at) <= at,
-        col(Leave.ends_at) > at,
+        covers(col(Leave.starts_at), col(Leave.ends_at), at),
         col(Leave.starts_at) > Assignment.assigned_at,
     )
     moved = and_(col(Order.store_id).is_not(None), col(Order.store_id) != Staff.store_id)

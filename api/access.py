@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.deps import Principal
 from models import Assignment, Order, Role, Staff, Store
+from services.scope import in_scope
 
 MANAGERS = (Role.STORE_MANAGER, Role.SUBSITE_ADMIN, Role.HEAD_OFFICE)
 STAFF_READERS = (Role.STAFF, *MANAGERS)  # the service token has no business with staff
@@ -41,14 +42,11 @@ def require(caller: Principal, *roles: Role) -> None:
 
 
 def in_store_scope(caller: Principal, *, store_id: int | None, subsite_id: int | None) -> bool:
-    """Whether a store (and its sub-site) lies inside a manager's or admin's scope."""
-    if caller.role in (Role.HEAD_OFFICE, Role.SERVICE):
-        return True
-    if caller.role in (Role.STORE_MANAGER, Role.STAFF):
+    """Whether a store (and its sub-site) lies inside the caller's scope (a staff member's
+    scope here is their store: who is on duty with them, their store's record)."""
+    if caller.role is Role.STAFF:
         return store_id is not None and store_id == caller.store_id
-    if caller.role is Role.SUBSITE_ADMIN:
-        return subsite_id is not None and subsite_id == caller.subsite_id
-    return False
+    return in_scope(caller, store_id=store_id, subsite_id=subsite_id)
 
 
 async def check_store(db: AsyncSession, caller: Principal, store_id: int) -> Store:

@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 from sqlalchemy.exc import DataError
 from temporalio.service import RPCError
@@ -15,14 +16,17 @@ from temporalio.service import RPCError
 from api import customers, directory, geo, orders, rules, staff, stores, subsites, tokens
 from api import stuck as stuck_orders
 from api.deps import DB, Temporal
-from models.db import migrate
+from api.edge import install as install_edge_rules
+from api.edge import known_query_only
+from api.public import Health
+from models.db import require_current_schema
 from observability.api import instrument
 from settings import settings
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    migrate()
+    require_current_schema()  # migrations run once, elsewhere (`o2o migrate`)
     yield
     client = getattr(app.state, "temporal", None)
     if client is not None:
@@ -32,7 +36,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 health = APIRouter(tags=["health"])
 
 
-@health.get("/health")
+@health.get("/health", response_model=Health, responses={503: {"model": Health}})
 async def get_health(db: DB, client: Temporal) -> JSONResponse:
     """200 when the database and Temporal both answer; 503 naming what does not."""
     checks: dict[str, Any] = {}
@@ -73,13 +77,15 @@ async def _temporal_busy(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(
+    # Swagger UI and ReDoc from files shipped in the wheel: /docs works with no internet.
+    app = FastAPIOffline(
         title="o2o-dispatch",
         version="0.1.0",
         description="Routes online orders to offline stores and their staff, durably, on Temporal.",
         lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from outside
     )
-    v1 = APIRouter(prefix="/api/v1")
+    v1 = APIRouter(prefix="/api/v1", dependencies=[Depends(known_query_only)])
     v1.include_router(stuck_orders.router)  # before orders: /orders/stuck is no order id
     for router in (health, orders.router, rules.router, rules.subsite_router, directory.router):
         v1.include_router(router)
@@ -88,6 +94,7 @@ def create_app() -> FastAPI:
     for router in (staff.router, tokens.router):
         v1.include_router(router)
     app.include_router(v1)
+    install_edge_rules(app)
     app.add_exception_handler(DataError, _out_of_range)
     app.add_exception_handler(RPCError, _temporal_busy)
     instrument(app)  # /metrics, before the web entry's catch-all GET

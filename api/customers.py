@@ -17,17 +17,27 @@ point of the look-up is knowing who served them before.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-from sqlalchemy import ColumnElement, case, exists, func, literal, or_
+from sqlalchemy import ColumnElement, case, exists, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.access import forbidden
 from api.deps import DB, Caller, Principal
+from api.public import (
+    CustomerDetail,
+    CustomerOrder,
+    CustomerPublic,
+    Page,
+    PersonRef,
+    RecordPublic,
+    StoreRef,
+)
 from models import Assignment, CommunicationRecord, Customer, Order, Role, Staff, Store
 from notify.contacts import normalize_email, normalize_phone
+from services import scope
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
@@ -36,23 +46,26 @@ def _scope(caller: Principal) -> ColumnElement[bool] | None:
     """A condition on `Customer` limiting it to the caller's scope; None: no limit."""
     if caller.role in (Role.HEAD_OFFICE, Role.SERVICE):
         return None
-    record = select(CommunicationRecord.id).where(CommunicationRecord.customer_id == Customer.id)
-    order = select(Order.id).where(Order.customer_id == Customer.id)
-    if caller.role is Role.SUBSITE_ADMIN:
-        record = record.join(Store, col(Store.id) == CommunicationRecord.store_id).where(
-            Store.subsite_id == caller.subsite_id
-        )
-        order = order.where(Order.subsite_id == caller.subsite_id)
-    elif caller.role is Role.STORE_MANAGER:
-        record = record.where(CommunicationRecord.store_id == caller.store_id)
-        order = order.where(Order.store_id == caller.store_id)
-    elif caller.role is Role.STAFF:
-        record = record.where(CommunicationRecord.staff_id == caller.staff_id)
-        order = order.join(Assignment, col(Assignment.order_id) == Order.id).where(
-            Assignment.staff_id == caller.staff_id
-        )
-    else:  # pragma: no cover - every role is listed above
-        return literal(False)
+    served = scope.visible(
+        caller,
+        store=CommunicationRecord.store_id,
+        subsite=Store.subsite_id,
+        staff=CommunicationRecord.staff_id,
+    )
+    held = scope.visible(
+        caller, store=Order.store_id, subsite=Order.subsite_id, staff=Assignment.staff_id
+    )
+    assert served is not None and held is not None  # limited roles only, from here on
+    record = (
+        select(CommunicationRecord.id)
+        .join(Store, col(Store.id) == CommunicationRecord.store_id)
+        .where(CommunicationRecord.customer_id == Customer.id, served)
+    )
+    order = (
+        select(Order.id)
+        .join(Assignment, col(Assignment.order_id) == Order.id, isouter=True)
+        .where(Order.customer_id == Customer.id, held)
+    )
     return or_(exists(record), exists(order))
 
 
@@ -60,7 +73,7 @@ def _like_escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-@router.get("")
+@router.get("", response_model=Page[CustomerPublic])
 async def find_customers(
     db: DB,
     caller: Caller,
@@ -71,7 +84,7 @@ async def find_customers(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> dict[str, Any]:
+) -> Page[CustomerPublic]:
     """Customers matching every criterion given; by name: exact, then prefix, then contains."""
     if not (phone or email or (name and name.strip())):
         raise HTTPException(422, "give at least one of phone, email or name")
@@ -108,12 +121,7 @@ async def find_customers(
     if rank is not None:
         order_by.insert(0, rank)  # type: ignore[arg-type]
     rows = (await db.exec(query.order_by(*order_by).limit(limit).offset(offset))).all()
-    return {
-        "items": [r.model_dump(mode="json") for r in rows],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-    }
+    return Page(items=[CustomerPublic.of(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
 async def _load(db: AsyncSession, caller: Principal, customer_id: int) -> Customer:
@@ -128,8 +136,8 @@ async def _load(db: AsyncSession, caller: Principal, customer_id: int) -> Custom
     return customer
 
 
-@router.get("/{customer_id}")
-async def get_customer(customer_id: int, db: DB, caller: Caller) -> dict[str, Any]:
+@router.get("/{customer_id}", response_model=CustomerDetail)
+async def get_customer(customer_id: int, db: DB, caller: Caller) -> CustomerDetail:
     """The profile, every communication record (newest first) and the latest orders."""
     customer = await _load(db, caller, customer_id)
     rows = (
@@ -152,29 +160,21 @@ async def get_customer(customer_id: int, db: DB, caller: Caller) -> dict[str, An
         )
     ).all()
     records = [
-        {
-            "id": record.id,
-            "occurred_at": record.occurred_at.isoformat(),
-            "channel": record.channel,
-            "summary": record.summary,
-            "order_id": record.order_id,
-            "staff": {"id": staff.id, "name": staff.name, "active": staff.active},
-            "store": {"id": store.id, "code": store.code, "name": store.name},
-        }
+        RecordPublic(
+            id=record.id,
+            occurred_at=record.occurred_at,
+            channel=record.channel,
+            summary=record.summary,
+            order_id=record.order_id,
+            staff=PersonRef(id=staff.id, name=staff.name, active=staff.active),
+            store=StoreRef(id=store.id, code=store.code, name=store.name),
+        )
         for record, staff, store in rows
     ]
-    return customer.model_dump(mode="json") | {
-        "records": records,
-        "last_served": records[0] if records else None,
-        "orders": [
-            {
-                "id": o.id,
-                "type": o.type,
-                "status": o.status,
-                "store_id": o.store_id,
-                "assignee_id": o.assignee_id,
-                "created_at": o.created_at.isoformat(),
-            }
-            for o in orders
-        ],
-    }
+    detail: CustomerDetail = CustomerDetail.of(
+        customer,
+        records=records,
+        last_served=records[0] if records else None,
+        orders=[CustomerOrder.of(o) for o in orders],
+    )
+    return detail

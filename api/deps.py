@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -16,6 +15,7 @@ from temporalio.client import Client
 
 from models import ApiToken, Role, Staff, StaffRole, SubSiteAdmin
 from models.db import session
+from services.scope import Principal
 from settings import settings
 
 
@@ -43,17 +43,6 @@ async def temporal_client(request: Request) -> Client:
 
 
 Temporal = Annotated[Client, Depends(temporal_client)]
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling, with the scope their token grants."""
-
-    name: str
-    role: Role
-    staff_id: int | None = None
-    store_id: int | None = None
-    subsite_id: int | None = None
 
 
 def hash_token(token: str) -> str:

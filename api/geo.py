@@ -21,7 +21,7 @@ import html
 import ipaddress
 import logging
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -29,8 +29,8 @@ from maxminddb import InvalidDatabaseError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from activities.orders import site_infos
 from api.deps import DB, Caller
+from api.public import Resolved, SiteRef
 from dispatch.routing import (
     SITE_PARAM,
     SiteInfo,
@@ -42,6 +42,7 @@ from dispatch.routing import (
 )
 from geo.locate import Location, Locator, client_ip, parse_ip, shared_locator
 from models import SubSite
+from services.subsites import site_infos
 from settings import settings
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def _scheme(request: Request) -> str:
     return "https" if request.url.scheme == "https" else "http"
 
 
-@router.get("/resolve")
+@router.get("/resolve", response_model=Resolved)
 async def resolve(
     request: Request,
     db: DB,
@@ -106,7 +107,7 @@ async def resolve(
     ip: Annotated[
         str | None, Query(max_length=64, description="defaults to the caller's own address")
     ] = None,
-) -> dict[str, Any]:
+) -> Resolved:
     """Where an address is (region, city, kind) and the sub-site covering it, if any.
 
     `kind`: ok (in the home country), foreign, private, unknown; only ok reaches a sub-site.
@@ -128,12 +129,11 @@ async def resolve(
             if site
             else f"no sub-site covers {where}: the main site"
         )
-    return asdict(location) | {
-        "subsite": (
-            {"id": site.id, "code": site.code, "domain": site.domain} if site is not None else None
-        ),
-        "reason": reason,
-    }
+    return Resolved(
+        **asdict(location),
+        subsite=SiteRef(id=site.id, code=site.code, domain=site.domain) if site else None,
+        reason=reason,
+    )
 
 
 def _page(title: str, lines: list[str], site_code: str) -> HTMLResponse:

@@ -13,11 +13,17 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.access import MANAGERS, acting_staff, load_order, require
 from api.deps import DB, Caller, Principal, Temporal
+from api.public import (
+    AssignmentPublic,
+    NoticePublic,
+    OrderDetail,
+    OrderEventPublic,
+    OrderPublic,
+    Page,
+)
 from api.schemas import (
-    LiveState,
     OrderAccepted,
     OrderIn,
-    Page,
     ReassignIn,
     RedispatchIn,
     StaffActionIn,
@@ -31,7 +37,8 @@ from models import (
     OrderType,
     Role,
 )
-from starter import start_order, workflow_id
+from services import orders, scope
+from services.orders import workflow_id
 from workflows.contracts import ManagerAction, OrderView, StaffAction
 from workflows.dispatch import OrderDispatch
 
@@ -42,14 +49,15 @@ _STATUS_FOR_KIND = {"Forbidden": 403, "Conflict": 409, "NotFound": 404, "Invalid
 
 @router.post("", status_code=202, response_model=OrderAccepted)
 async def submit_order(
-    body: OrderIn, request: Request, client: Temporal, caller: Caller, response: Response
+    body: OrderIn, request: Request, db: DB, client: Temporal, caller: Caller, response: Response
 ) -> OrderAccepted:
-    """Start the order's workflow; the same order submitted again returns the same workflow."""
+    """Start the order's workflow; the same order submitted again returns the same workflow.
+    Refused (422) when it names what cannot be served, and (409) when the same id was sent
+    before with other values."""
     require(caller, Role.SERVICE, Role.HEAD_OFFICE)
-    if body.type == OrderType.ASSIGNED_UNPROCESSED and body.assignee_id is None:
-        raise HTTPException(422, "assignee_id is required for an assigned_unprocessed order")
     order = body.to_request(host=request.headers.get("host"))
-    handle = await start_order(order, client=client)
+    chosen_by_request = frozenset({"host"} if body.host is None else ())
+    handle = await orders.submit_order(db=db, client=client, order=order, ignore=chosen_by_request)
     response.headers["Location"] = f"/api/v1/orders/{body.order_id}"
     return OrderAccepted(
         order_id=body.order_id,
@@ -59,7 +67,7 @@ async def submit_order(
     )
 
 
-@router.get("", response_model=Page)
+@router.get("", response_model=Page[OrderPublic])
 async def list_orders(
     db: DB,
     caller: Caller,
@@ -71,15 +79,22 @@ async def list_orders(
     escalated: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> Page:
+) -> Page[OrderPublic]:
     """Orders in the caller's scope, newest first; waiting orders of equal age by priority."""
+    await scope.check_filters(
+        db=db,
+        caller=caller,
+        store_id=store_id,
+        subsite_id=subsite_id,
+        staff_id=assignee_id,
+        staff_param="assignee_id",
+    )
     query = select(Order)
-    if caller.role is Role.STAFF:
-        query = query.where(Order.assignee_id == caller.staff_id)
-    elif caller.role is Role.STORE_MANAGER:
-        query = query.where(Order.store_id == caller.store_id)
-    elif caller.role is Role.SUBSITE_ADMIN:
-        query = query.where(Order.subsite_id == caller.subsite_id)
+    mine = scope.visible(
+        caller, store=Order.store_id, subsite=Order.subsite_id, staff=Order.assignee_id
+    )
+    if mine is not None:
+        query = query.where(mine)
     filters = {
         "store_id": store_id,
         "subsite_id": subsite_id,
@@ -99,14 +114,13 @@ async def list_orders(
             .offset(offset)
         )
     ).all()
-    return Page(
-        items=[r.model_dump(mode="json") for r in rows], total=total, limit=limit, offset=offset
-    )
+    return Page(items=[OrderPublic.of(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
-@router.get("/{order_id}")
-async def get_order(order_id: str, db: DB, caller: Caller) -> dict[str, Any]:
-    """One order's full story: store and why, every round with its reason and outcome, notices."""
+@router.get("/{order_id}", response_model=OrderDetail)
+async def get_order(order_id: str, db: DB, caller: Caller) -> OrderDetail:
+    """One order's full story: store and why, every round with its reason and outcome, notices.
+    Right after its 202 (before routing) an order reads as `received`, with no store yet."""
     order = await load_order(db, caller, order_id)  # 404, or 403 outside the caller's scope
     rounds = (
         await db.exec(
@@ -129,14 +143,16 @@ async def get_order(order_id: str, db: DB, caller: Caller) -> dict[str, Any]:
             .order_by(col(Notification.id))
         )
     ).all()
-    return order.model_dump(mode="json") | {
-        "assignments": [a.model_dump(mode="json") for a in rounds],
-        "events": [e.model_dump(mode="json") for e in events],
-        "notices": [n.model_dump(mode="json") for n in sent],
-    }
+    detail: OrderDetail = OrderDetail.of(
+        order,
+        assignments=[AssignmentPublic.of(a) for a in rounds],
+        events=[OrderEventPublic.of(e) for e in events],
+        notices=[NoticePublic.of(n) for n in sent],
+    )
+    return detail
 
 
-async def _update(client: Temporal, order_id: str, update: Any, arg: Any) -> LiveState:
+async def _update(client: Temporal, order_id: str, update: Any, arg: Any) -> OrderView:
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id(order_id))
     try:
         view: OrderView = await handle.execute_update(update, arg, result_type=OrderView)
@@ -150,7 +166,7 @@ async def _update(client: Temporal, order_id: str, update: Any, arg: Any) -> Liv
         except RPCError:
             raise HTTPException(404, f"no workflow for order {order_id!r}") from exc
         raise HTTPException(409, f"order {order_id!r} has been processed already") from exc
-    return LiveState(**view.__dict__)
+    return view
 
 
 def _http_error(exc: WorkflowUpdateFailedError) -> HTTPException:
@@ -164,7 +180,7 @@ def _http_error(exc: WorkflowUpdateFailedError) -> HTTPException:
 
 async def _staff_action(
     client: Temporal, caller: Principal, order_id: str, update: Any, body: StaffActionIn | None
-) -> LiveState:
+) -> OrderView:
     body = body or StaffActionIn()  # the body is optional: the caller acts as themself
     action = StaffAction(staff_id=acting_staff(caller, body.staff_id), reason=body.reason)
     return await _update(client, order_id, update, action)
@@ -172,49 +188,49 @@ async def _staff_action(
 
 async def _manager_action(
     db: DB, client: Temporal, caller: Principal, order_id: str, update: Any, action: ManagerAction
-) -> LiveState:
+) -> OrderView:
     require(caller, *MANAGERS)
     await load_order(db, caller, order_id)
     return await _update(client, order_id, update, action)
 
 
-@router.post("/{order_id}/accept", response_model=LiveState)
+@router.post("/{order_id}/accept", response_model=OrderView)
 async def accept(
     client: Temporal, caller: Caller, order_id: str, body: StaffActionIn | None = None
-) -> LiveState:
+) -> OrderView:
     """The assignee takes the order (only the current assignee, only while offered)."""
     return await _staff_action(client, caller, order_id, OrderDispatch.accept, body)
 
 
-@router.post("/{order_id}/complete", response_model=LiveState)
+@router.post("/{order_id}/complete", response_model=OrderView)
 async def complete(
     client: Temporal, caller: Caller, order_id: str, body: StaffActionIn | None = None
-) -> LiveState:
+) -> OrderView:
     """The assignee who accepted marks the order processed (once)."""
     return await _staff_action(client, caller, order_id, OrderDispatch.complete, body)
 
 
-@router.post("/{order_id}/decline", response_model=LiveState)
+@router.post("/{order_id}/decline", response_model=OrderView)
 async def decline(
     client: Temporal, caller: Caller, order_id: str, body: StaffActionIn | None = None
-) -> LiveState:
+) -> OrderView:
     """The assignee gives the order back: it is reassigned at once, to someone else."""
     return await _staff_action(client, caller, order_id, OrderDispatch.decline, body)
 
 
-@router.post("/{order_id}/reassign", response_model=LiveState)
+@router.post("/{order_id}/reassign", response_model=OrderView)
 async def reassign(
     order_id: str, body: ReassignIn, db: DB, client: Temporal, caller: Caller
-) -> LiveState:
+) -> OrderView:
     """A manager gives the order to a named consultant of its store."""
     action = ManagerAction(actor=caller.name, staff_id=body.staff_id, reason=body.reason)
     return await _manager_action(db, client, caller, order_id, OrderDispatch.reassign, action)
 
 
-@router.post("/{order_id}/redispatch", response_model=LiveState)
+@router.post("/{order_id}/redispatch", response_model=OrderView)
 async def redispatch(
     db: DB, client: Temporal, caller: Caller, order_id: str, body: RedispatchIn | None = None
-) -> LiveState:
+) -> OrderView:
     """A manager asks for a new selection now; the current assignee is skipped."""
     action = ManagerAction(actor=caller.name, reason=body.reason if body else "")
     return await _manager_action(db, client, caller, order_id, OrderDispatch.redispatch, action)

@@ -7,13 +7,13 @@ for that sub-site's orders instead — whole, not field by field — until they 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Response
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from activities.orders import get_or_create_rule, rule_in_force
 from api.access import forbidden, require
 from api.deps import DB, Caller, Principal
 from api.subsites import is_admin_of
@@ -32,6 +32,7 @@ from models import (
     WishFallback,
 )
 from models.base import utcnow
+from services.rules import get_or_create_rule, rule_in_force
 
 router = APIRouter(prefix="/rules", tags=["rules"])
 subsite_router = APIRouter(prefix="/subsites/{subsite_id}/rules", tags=["rules"])
@@ -52,6 +53,17 @@ class RuleIn(AllocationRuleFields):
         }
     )
 
+    @model_validator(mode="after")
+    def _reminder_inside_the_deadline(self) -> RuleIn:
+        if self.reminder_before_seconds and (
+            self.reminder_before_seconds >= self.accept_timeout_seconds
+        ):
+            raise ValueError(
+                f"reminder_before_seconds ({self.reminder_before_seconds}) must be below "
+                f"accept_timeout_seconds ({self.accept_timeout_seconds}), or 0 for no reminder"
+            )
+        return self
+
     @field_validator("channels")
     @classmethod
     def _no_repeats(cls, value: dict[NoticeKind, list[Channel]]) -> dict[NoticeKind, list[Channel]]:
@@ -61,9 +73,28 @@ class RuleIn(AllocationRuleFields):
         return value
 
 
-@router.get("/{order_type}")
-async def get_rule(order_type: OrderType, db: DB, caller: Caller) -> dict[str, Any]:
-    return (await get_or_create_rule(db, order_type.value)).model_dump(mode="json")
+class RulePublic(AllocationRuleFields):
+    """A rule as the API shows it: the table's own fields (one definition, with defaults)."""
+
+    order_type: str
+    channels: dict[str, list[str]]
+    updated_at: datetime
+
+
+class RuleInForce(RulePublic):
+    """The rule in force for a sub-site's orders, and whose it is."""
+
+    subsite_id: int
+    source: str  # "sub-site" | "head office"
+
+
+def _public(rule: AllocationRule | SubSiteRule) -> RulePublic:
+    return RulePublic.model_validate(rule.model_dump())
+
+
+@router.get("/{order_type}", response_model=RulePublic)
+async def get_rule(order_type: OrderType, db: DB, caller: Caller) -> RulePublic:
+    return _public(await get_or_create_rule(db, order_type.value))
 
 
 def _fill(rule: AllocationRule | SubSiteRule, body: RuleIn) -> None:
@@ -73,8 +104,8 @@ def _fill(rule: AllocationRule | SubSiteRule, body: RuleIn) -> None:
     rule.updated_at = utcnow()
 
 
-@router.put("/{order_type}")
-async def put_rule(order_type: OrderType, body: RuleIn, db: DB, caller: Caller) -> dict[str, Any]:
+@router.put("/{order_type}", response_model=RulePublic)
+async def put_rule(order_type: OrderType, body: RuleIn, db: DB, caller: Caller) -> RulePublic:
     """Head office's rule: in force in every sub-site that has none of its own."""
     require(caller, Role.HEAD_OFFICE)
     rule = await get_or_create_rule(db, order_type.value)
@@ -82,7 +113,7 @@ async def put_rule(order_type: OrderType, body: RuleIn, db: DB, caller: Caller) 
     db.add(rule)
     await db.commit()
     await db.refresh(rule)
-    return rule.model_dump(mode="json")
+    return _public(rule)
 
 
 async def _site(db: AsyncSession, caller: Principal, subsite_id: int, *, change: bool) -> None:
@@ -92,27 +123,27 @@ async def _site(db: AsyncSession, caller: Principal, subsite_id: int, *, change:
         raise forbidden(f"only head office or an admin of sub-site {subsite_id} sets its rules")
 
 
-def _in_force(rule: AllocationRule | SubSiteRule, subsite_id: int) -> dict[str, Any]:
+def _in_force(rule: AllocationRule | SubSiteRule, subsite_id: int) -> RuleInForce:
     own = isinstance(rule, SubSiteRule)
-    return rule.model_dump(mode="json", exclude={"subsite_id"}) | {
-        "subsite_id": subsite_id,
-        "source": "sub-site" if own else "head office",
-    }
+    return RuleInForce.model_validate(
+        rule.model_dump(exclude={"subsite_id"})
+        | {"subsite_id": subsite_id, "source": "sub-site" if own else "head office"}
+    )
 
 
-@subsite_router.get("/{order_type}")
+@subsite_router.get("/{order_type}", response_model=RuleInForce)
 async def get_subsite_rule(
     subsite_id: SubSiteId, order_type: OrderType, db: DB, caller: Caller
-) -> dict[str, Any]:
+) -> RuleInForce:
     """The rule in force for the sub-site's orders: its own, else head office's (`source`)."""
     await _site(db, caller, subsite_id, change=False)
     return _in_force(await rule_in_force(db, order_type.value, subsite_id), subsite_id)
 
 
-@subsite_router.put("/{order_type}")
+@subsite_router.put("/{order_type}", response_model=RuleInForce)
 async def put_subsite_rule(
     subsite_id: SubSiteId, order_type: OrderType, body: RuleIn, db: DB, caller: Caller
-) -> dict[str, Any]:
+) -> RuleInForce:
     """The sub-site's own rule (whole); its running orders use it from their next round."""
     await _site(db, caller, subsite_id, change=True)
     rule = await db.get(SubSiteRule, (subsite_id, order_type.value)) or SubSiteRule(

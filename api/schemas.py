@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -41,7 +40,7 @@ class OrderIn(BaseModel):
 
     order_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
     type: OrderType = OrderType.NEW
-    customer: CustomerBody = Field(default_factory=CustomerBody)
+    customer: CustomerBody = Field(description="who ordered: a phone or an e-mail is needed")
     category: str = Field(default="", max_length=64)
     priority: int = Field(default=0, ge=-100, le=100)
     store_id: int | None = Field(default=None, ge=1, le=MAX_ID)
@@ -65,21 +64,22 @@ class OrderIn(BaseModel):
         description="the Host the visitor ordered through (defaults to this request's Host)",
     )
 
+    @field_validator("customer")
+    @classmethod
+    def _reachable(cls, value: CustomerBody) -> CustomerBody:
+        if not (value.phone or value.email):
+            raise ValueError("a phone or an e-mail is needed to reach the customer")
+        return value
+
     def to_request(self, *, host: str | None = None) -> OrderRequest:
-        """The workflow's input; `host` is used when the body names none."""
+        """The workflow's input (the same fields, by name); `host` is used when the body
+        names none."""
+        values = self.model_dump(exclude={"type", "customer", "host"})
         return OrderRequest(
-            order_id=self.order_id,
+            **values,
             type=self.type.value,
             customer=CustomerIn(**self.customer.model_dump()),
-            category=self.category,
-            priority=self.priority,
-            store_id=self.store_id,
-            client_ip=self.client_ip,
             host=self.host or host,
-            preferred_staff_id=self.preferred_staff_id,
-            assignee_id=self.assignee_id,
-            wished_store_id=self.wished_store_id,
-            prefer_last_consultant=self.prefer_last_consultant,
         )
 
     @field_validator("client_ip")
@@ -122,22 +122,3 @@ class RedispatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="", max_length=500)
-
-
-class LiveState(BaseModel):
-    order_id: str
-    type: str
-    status: str
-    store_id: int | None
-    assignee_id: int | None
-    round: int
-    escalated: bool
-    accept_deadline: datetime | None
-    process_deadline: datetime | None
-
-
-class Page(BaseModel):
-    items: list[dict[str, Any]]
-    total: int
-    limit: int
-    offset: int

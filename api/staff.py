@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import Select, delete, exists, func, update
+from sqlalchemy import Select, delete, func
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.exc import IntegrityError
@@ -46,27 +46,45 @@ from api.access import (
     require,
 )
 from api.deps import DB, Caller, Principal, temporal_client
+from api.public import (
+    LeaveDeleted,
+    LeavePublic,
+    OnDuty,
+    OnDutyPerson,
+    Page,
+    PatternsPublic,
+    PointsAdjusted,
+    PointsEntryPublic,
+    PointsLedger,
+    ReleasedPublic,
+    Rolled,
+    ShiftPublic,
+    SlotPublic,
+    SlotRef,
+    StaffPublic,
+    Swapped,
+    page_of,
+)
 from api.schemas import EmailAddress, PhoneNumber
 from dispatch.weights import weight
 from models import (
-    OPEN_OUTCOMES,
-    AllocationRule,
-    ApiToken,
-    Assignment,
     DutyPattern,
     DutySlot,
     Language,
     Leave,
-    Order,
+    OrderType,
     PointsEntry,
     Role,
     SlotSource,
     Staff,
     StaffRole,
     Store,
-    SubSiteAdmin,
 )
 from models.base import utcnow
+from services import points, scope
+from services import staff as staff_service
+from services.roster import covers, on_leave
+from services.staff import NO_CONTACT, open_orders_of
 from settings import settings
 from workflows.roster import LeaveStart, LeaveStartWorkflow, leave_workflow_id
 
@@ -89,6 +107,12 @@ class StaffIn(BaseModel):
     email: EmailAddress = Field(default=None, max_length=254)
     language: Language = Language.ZH
     capacity: int | None = Field(default=None, ge=1, le=10000, description="open orders at most")
+
+    @model_validator(mode="after")
+    def _reachable(self) -> StaffIn:
+        if not (self.phone or self.email):
+            raise ValueError(NO_CONTACT)
+        return self
 
 
 class StaffPatch(BaseModel):
@@ -248,19 +272,9 @@ async def wake_stores(request: Request, store_ids: list[int] | None) -> int | No
         return None
 
 
-async def _balance(db: AsyncSession, staff_id: int) -> int:
-    total = (
-        await db.exec(
-            select(func.coalesce(func.sum(PointsEntry.delta), 0)).where(
-                PointsEntry.staff_id == staff_id
-            )
-        )
-    ).one()
-    return int(total)
-
-
-def _staff_json(staff: Staff, **extra: Any) -> dict[str, Any]:
-    return staff.model_dump(mode="json") | extra
+def _staff_json(staff: Staff, **extra: Any) -> StaffPublic:
+    view: StaffPublic = StaffPublic.of(staff, **extra)
+    return view
 
 
 async def _active_store(db: AsyncSession, caller: Principal, store_id: int) -> Store:
@@ -270,14 +284,14 @@ async def _active_store(db: AsyncSession, caller: Principal, store_id: int) -> S
     return store
 
 
-def _released_json(released: list[Any]) -> list[dict[str, Any]]:
-    return [r.__dict__ for r in released]
+def _released_json(released: list[Any]) -> list[ReleasedPublic]:
+    return [ReleasedPublic.of(r) for r in released]
 
 
 # ---------------------------------------------------------------- staff
 
 
-@router.get("/staff")
+@router.get("/staff", response_model=Page[StaffPublic])
 async def list_staff(
     db: DB,
     caller: Caller,
@@ -286,24 +300,21 @@ async def list_staff(
     active: bool | None = None,
     limit: Limit = 200,
     offset: Offset = 0,
-) -> list[dict[str, Any]]:
+) -> Page[StaffPublic]:
     """Staff in the caller's scope (a staff token sees only itself), by id."""
     require(caller, *STAFF_READERS)
+    await scope.check_filters(db=db, caller=caller, store_id=store_id, subsite_id=subsite_id)
     query = select(Staff).join(Store, col(Store.id) == Staff.store_id).order_by(col(Staff.id))
-    if caller.role is Role.STAFF:
-        query = query.where(Staff.id == caller.staff_id)
-    elif caller.role is Role.STORE_MANAGER:
-        query = query.where(Staff.store_id == caller.store_id)
-    elif caller.role is Role.SUBSITE_ADMIN:
-        query = query.where(Store.subsite_id == caller.subsite_id)
+    mine = scope.visible(caller, store=Staff.store_id, subsite=Store.subsite_id, staff=Staff.id)
+    if mine is not None:
+        query = query.where(mine)
     if store_id is not None:
         query = query.where(Staff.store_id == store_id)
     if subsite_id is not None:
         query = query.where(Store.subsite_id == subsite_id)
     if active is not None:
         query = query.where(Staff.active == active)
-    rows = (await db.exec(query.limit(limit).offset(offset))).all()
-    return [r.model_dump(mode="json") for r in rows]
+    return await page_of(db, query, StaffPublic, limit=limit, offset=offset)
 
 
 def _managers_by_admins(caller: Principal, *roles: str | None) -> None:
@@ -312,8 +323,8 @@ def _managers_by_admins(caller: Principal, *roles: str | None) -> None:
         raise forbidden("a store manager manages consultants; managers are an admin's to manage")
 
 
-@router.post("/staff", status_code=201)
-async def create_staff(body: StaffIn, db: DB, caller: Caller) -> dict[str, Any]:
+@router.post("/staff", status_code=201, response_model=StaffPublic)
+async def create_staff(body: StaffIn, db: DB, caller: Caller) -> StaffPublic:
     """A new staff member of a store in the caller's scope (no pattern yet: not on duty)."""
     await _active_store(db, caller, body.store_id)
     _managers_by_admins(caller, body.role)
@@ -324,16 +335,16 @@ async def create_staff(body: StaffIn, db: DB, caller: Caller) -> dict[str, Any]:
     return _staff_json(staff, points=0)
 
 
-@router.get("/staff/{staff_id}")
-async def get_staff(staff_id: int, db: DB, caller: Caller) -> dict[str, Any]:
+@router.get("/staff/{staff_id}", response_model=StaffPublic)
+async def get_staff(staff_id: int, db: DB, caller: Caller) -> StaffPublic:
     staff = await read_staff(db, caller, staff_id)
-    return _staff_json(staff, points=await _balance(db, staff_id))
+    return _staff_json(staff, points=await points.balance(db=db, staff_id=staff_id))
 
 
-@router.patch("/staff/{staff_id}")
+@router.patch("/staff/{staff_id}", response_model=StaffPublic)
 async def update_staff(
     staff_id: int, body: StaffPatch, request: Request, db: DB, caller: Caller
-) -> dict[str, Any]:
+) -> StaffPublic:
     """Change the fields sent. `store_id` moves the person, `active: false` deactivates them:
     either re-dispatches their open orders at once (the reason is recorded on each order)."""
     staff = await manage_staff(db, caller, staff_id)
@@ -343,74 +354,33 @@ async def update_staff(
     moving = "store_id" in sent and body.store_id != staff.store_id
     new_store = await _active_store(db, caller, body.store_id) if moving and body.store_id else None
     deactivating = "active" in sent and body.active is False and staff.active
-    releasing = moving or deactivating
     # Reassigning needs Temporal: refuse before changing anything if it does not answer.
-    client = await temporal_client(request) if releasing else None
-    for name in sent - {"reason"}:
-        setattr(staff, name, getattr(body, name))
-    now = utcnow()
-    if new_store is not None:
-        # Slots of the old store end here; the pattern is rolled again in the new store's zone.
-        await db.exec(
-            delete(DutySlot).where(
-                col(DutySlot.staff_id) == staff_id,
-                col(DutySlot.store_id) == old_store,
-                col(DutySlot.ends_at) > now,
-            )
-        )
-        await db.exec(
-            update(ApiToken)
-            .where(
-                col(ApiToken.staff_id) == staff_id,
-                col(ApiToken.role).in_([Role.STAFF.value, Role.STORE_MANAGER.value]),
-            )
-            .values(store_id=new_store.id, subsite_id=new_store.subsite_id)
-        )
-        # An admin of the old sub-site is none once working elsewhere (their admin tokens lapse).
-        await db.exec(
-            delete(SubSiteAdmin).where(
-                col(SubSiteAdmin.staff_id) == staff_id,
-                col(SubSiteAdmin.subsite_id) != new_store.subsite_id,
-            )
-        )
-    if deactivating:  # a person who left keeps no access
-        await db.exec(
-            update(ApiToken)
-            .where(col(ApiToken.staff_id) == staff_id, col(ApiToken.revoked_at).is_(None))
-            .values(revoked_at=now)
-        )
-    db.add(staff)
-    await db.flush()
-    if new_store is not None and staff.active:
-        await reroll_staff(db, staff_id, at=now)
-    await db.commit()
-    await db.refresh(staff)
-
-    released = []
-    if client is not None:
-        trigger = "deactivated" if deactivating else f"moved to store {staff.store_id}"
-        released = await release_open_orders(
-            client,
-            staff_id,
-            trigger=trigger,
-            reason=body.reason or f"staff {staff_id} {trigger} by {caller.name}",
-            by=caller.name,
-        )
+    client = await temporal_client(request) if moving or deactivating else None
+    changed = await staff_service.update(
+        db=db,
+        staff=staff,
+        changes={name: getattr(body, name) for name in sent - {"reason"}},
+        new_store=new_store,
+        client=client,
+        actor=caller.name,
+        reason=body.reason,
+    )
+    staff, released = changed.staff, changed.released
     woken = None
     if sent & {"store_id", "active", "capacity", "role"}:
         woken = await wake_stores(request, sorted({old_store, staff.store_id}))
     return _staff_json(
         staff,
-        points=await _balance(db, staff_id),
+        points=await points.balance(db=db, staff_id=staff_id),
         released=_released_json(released),
         woken=woken,
     )
 
 
-@router.post("/staff/{staff_id}/pause")
+@router.post("/staff/{staff_id}/pause", response_model=StaffPublic)
 async def pause_rotation(
     staff_id: int, body: PauseIn, request: Request, db: DB, caller: Caller
-) -> dict[str, Any]:
+) -> StaffPublic:
     """Out of office: left out of every draw until they resume (open orders stay with them
     unless `reassign_open`)."""
     staff = await manage_staff(db, caller, staff_id)
@@ -431,10 +401,8 @@ async def pause_rotation(
     return _staff_json(staff, released=_released_json(released))
 
 
-@router.post("/staff/{staff_id}/resume")
-async def resume_rotation(
-    staff_id: int, request: Request, db: DB, caller: Caller
-) -> dict[str, Any]:
+@router.post("/staff/{staff_id}/resume", response_model=StaffPublic)
+async def resume_rotation(staff_id: int, request: Request, db: DB, caller: Caller) -> StaffPublic:
     """Back in the draw; the store's orders waiting for a shift look again now."""
     staff = await manage_staff(db, caller, staff_id)
     staff.rotation_paused = False
@@ -447,14 +415,14 @@ async def resume_rotation(
 # ---------------------------------------------------------------- points
 
 
-@router.get("/staff/{staff_id}/points")
+@router.get("/staff/{staff_id}/points", response_model=PointsLedger)
 async def get_points(
     staff_id: int, db: DB, caller: Caller, limit: Limit = 50, offset: Offset = 0
-) -> dict[str, Any]:
+) -> PointsLedger:
     """The balance (the sum of the ledger), the selection weight it gives, and the ledger,
     newest first."""
-    await read_staff(db, caller, staff_id)
-    balance = await _balance(db, staff_id)
+    staff = await read_staff(db, caller, staff_id)
+    balance = await points.balance(db=db, staff_id=staff_id)
     total = (await db.exec(select(func.count()).where(PointsEntry.staff_id == staff_id))).one()
     entries = (
         await db.exec(
@@ -465,43 +433,43 @@ async def get_points(
             .offset(offset)
         )
     ).all()
-    caps = {r.order_type: r.weight_cap for r in (await db.exec(select(AllocationRule))).all()}
-    return {
-        "staff_id": staff_id,
-        "balance": balance,
-        "weight": weight(balance),
-        "weight_by_order_type": {t: weight(balance, cap=c) for t, c in sorted(caps.items())},
-        "entries": [e.model_dump(mode="json") for e in entries],
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-    }
+    by_type = await points.weights(db=db, staff=staff, points=balance)
+    return PointsLedger(
+        staff_id=staff_id,
+        balance=balance,
+        weight=by_type[OrderType.NEW],
+        weight_by_order_type=by_type,
+        entries=[PointsEntryPublic.of(e) for e in entries],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
 
 
-@router.post("/staff/{staff_id}/points", status_code=201)
-async def adjust_points(staff_id: int, body: PointsIn, db: DB, caller: Caller) -> dict[str, Any]:
+@router.post("/staff/{staff_id}/points", status_code=201, response_model=PointsAdjusted)
+async def adjust_points(staff_id: int, body: PointsIn, db: DB, caller: Caller) -> PointsAdjusted:
     """A manual adjustment: the caller is recorded as its actor, with the reason given."""
-    await manage_staff(db, caller, staff_id)
-    if body.order_id is not None and await db.get(Order, body.order_id) is None:
-        raise HTTPException(422, f"no order {body.order_id!r}")
-    entry = PointsEntry(
+    staff = await manage_staff(db, caller, staff_id)
+    entry = await points.adjust(
+        db=db,
         staff_id=staff_id,
         delta=body.delta,
         reason=body.reason,
-        actor=caller.name[:100],
+        actor=caller.name,
+        actor_staff_id=caller.staff_id,
         order_id=body.order_id,
     )
-    db.add(entry)
-    await db.commit()
-    await db.refresh(entry)
-    balance = await _balance(db, staff_id)
-    return {"entry": entry.model_dump(mode="json"), "balance": balance, "weight": weight(balance)}
+    balance = await points.balance(db=db, staff_id=staff_id)
+    by_type = await points.weights(db=db, staff=staff, points=balance)
+    return PointsAdjusted(
+        entry=PointsEntryPublic.of(entry), balance=balance, weight=by_type[OrderType.NEW]
+    )
 
 
 # ---------------------------------------------------------------- patterns
 
 
-async def _patterns(db: AsyncSession, staff: Staff) -> dict[str, Any]:
+async def _patterns(db: AsyncSession, staff: Staff) -> PatternsPublic:
     store = await db.get(Store, staff.store_id)
     assert store is not None
     rows = (
@@ -511,27 +479,25 @@ async def _patterns(db: AsyncSession, staff: Staff) -> dict[str, Any]:
             .order_by(col(DutyPattern.weekday), col(DutyPattern.start))
         )
     ).all()
-    return {
-        "staff_id": staff.id,
-        "store_id": store.id,
-        "timezone": store.timezone,
-        "shifts": [
-            {"weekday": p.weekday, "start": p.start.isoformat(), "end": p.end.isoformat()}
-            for p in rows
-        ],
-    }
+    assert staff.id is not None and store.id is not None
+    return PatternsPublic(
+        staff_id=staff.id,
+        store_id=store.id,
+        timezone=store.timezone,
+        shifts=[ShiftPublic(weekday=p.weekday, start=p.start, end=p.end) for p in rows],
+    )
 
 
-@router.get("/staff/{staff_id}/patterns")
-async def get_patterns(staff_id: int, db: DB, caller: Caller) -> dict[str, Any]:
+@router.get("/staff/{staff_id}/patterns", response_model=PatternsPublic)
+async def get_patterns(staff_id: int, db: DB, caller: Caller) -> PatternsPublic:
     """The weekly shifts, in the local time of the person's store (`timezone`)."""
     return await _patterns(db, await read_staff(db, caller, staff_id))
 
 
-@router.put("/staff/{staff_id}/patterns")
+@router.put("/staff/{staff_id}/patterns", response_model=PatternsPublic)
 async def put_patterns(
     staff_id: int, body: PatternsIn, request: Request, db: DB, caller: Caller
-) -> dict[str, Any]:
+) -> PatternsPublic:
     """Replace the weekly shifts; slots not yet begun are rolled again from them at once."""
     staff = await manage_staff(db, caller, staff_id)
     await db.exec(delete(DutyPattern).where(col(DutyPattern.staff_id) == staff_id))
@@ -543,30 +509,28 @@ async def put_patterns(
     rolled = await reroll_staff(db, staff_id, at=utcnow())
     await db.commit()
     result = await _patterns(db, staff)
-    return result | {
-        "slots_added": rolled.slots_added,
-        "woken": await wake_stores(request, [staff.store_id]),
-    }
+    woken = await wake_stores(request, [staff.store_id])
+    return result.model_copy(update={"slots_added": rolled.slots_added, "woken": woken})
 
 
 # ---------------------------------------------------------------- leave
 
 
-@router.get("/staff/{staff_id}/leave")
+@router.get("/staff/{staff_id}/leave", response_model=list[LeavePublic])
 async def list_leave(
     staff_id: int, db: DB, caller: Caller, include_past: bool = False
-) -> list[dict[str, Any]]:
+) -> list[LeavePublic]:
     await read_staff(db, caller, staff_id)
     query = select(Leave).where(Leave.staff_id == staff_id).order_by(col(Leave.starts_at))
     if not include_past:
         query = query.where(Leave.ends_at > utcnow())
-    return [lv.model_dump(mode="json") for lv in (await db.exec(query)).all()]
+    return [LeavePublic.of(lv) for lv in (await db.exec(query)).all()]
 
 
-@router.post("/staff/{staff_id}/leave", status_code=201)
+@router.post("/staff/{staff_id}/leave", status_code=201, response_model=LeavePublic)
 async def add_leave(
     staff_id: int, body: LeaveIn, request: Request, db: DB, caller: Caller
-) -> dict[str, Any]:
+) -> LeavePublic:
     """Time off. A leave that has begun re-dispatches the person's open orders now; a later
     one does so when it begins (a `leave-<id>` workflow waits for it)."""
     staff = await manage_staff(db, caller, staff_id)
@@ -600,11 +564,13 @@ async def add_leave(
             ) from exc
         await db.commit()
     await db.refresh(leave)
-    return leave.model_dump(mode="json") | {
-        "released": _released_json(released),
-        "workflow_id": workflow_id,
-        "woken": await wake_stores(request, [staff.store_id]),
-    }
+    view: LeavePublic = LeavePublic.of(
+        leave,
+        released=_released_json(released),
+        workflow_id=workflow_id,
+        woken=await wake_stores(request, [staff.store_id]),
+    )
+    return view
 
 
 async def _start_leave_trigger(client: Client, leave: Leave, reason: str, *, by: str) -> None:
@@ -624,10 +590,10 @@ async def _start_leave_trigger(client: Client, leave: Leave, reason: str, *, by:
     )
 
 
-@router.delete("/staff/{staff_id}/leave/{leave_id}")
+@router.delete("/staff/{staff_id}/leave/{leave_id}", response_model=LeaveDeleted)
 async def delete_leave(
     staff_id: int, leave_id: int, request: Request, db: DB, caller: Caller
-) -> dict[str, Any]:
+) -> LeaveDeleted:
     """Cancel a leave (or end it early): the person is back on their roster at once."""
     staff = await manage_staff(db, caller, staff_id)
     leave = await db.get(Leave, leave_id)
@@ -640,14 +606,15 @@ async def delete_leave(
         # The planned start need not fire (it would find no leave anyway).
         with contextlib.suppress(RPCError):
             await client.get_workflow_handle(leave_workflow_id(leave_id)).cancel()
-    return {"deleted": leave_id, "woken": await wake_stores(request, [staff.store_id])}
+    return LeaveDeleted(deleted=leave_id, woken=await wake_stores(request, [staff.store_id]))
 
 
 # ---------------------------------------------------------------- slots, swaps, on duty
 
 
-def _slot_json(slot: DutySlot) -> dict[str, Any]:
-    return slot.model_dump(mode="json")
+def _slot_json(slot: DutySlot) -> SlotPublic:
+    view: SlotPublic = SlotPublic.of(slot)
+    return view
 
 
 def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
@@ -661,14 +628,14 @@ def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, dat
     return start, end
 
 
-@router.get("/staff/{staff_id}/slots")
+@router.get("/staff/{staff_id}/slots", response_model=list[SlotPublic])
 async def staff_slots(
     staff_id: int,
     db: DB,
     caller: Caller,
     start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
-) -> list[dict[str, Any]]:
+) -> list[SlotPublic]:
     """The person's concrete duty slots overlapping [from, to) (default: the next 14 days)."""
     await read_staff(db, caller, staff_id)
     lo, hi = _window(start, end)
@@ -682,14 +649,14 @@ async def staff_slots(
     return [_slot_json(s) for s in rows]
 
 
-@router.get("/stores/{store_id}/slots")
+@router.get("/stores/{store_id}/slots", response_model=list[SlotPublic])
 async def store_slots(
     store_id: int,
     db: DB,
     caller: Caller,
     start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
-) -> list[dict[str, Any]]:
+) -> list[SlotPublic]:
     """The store's duty slots overlapping [from, to): what a manager swaps."""
     require(caller, *STAFF_READERS)
     await check_store(db, caller, store_id)
@@ -711,20 +678,6 @@ def on_duty_query(store_id: int, at: datetime, *, include_paused: bool = False) 
     it; people whose rotation is paused are out of office (included only when asked, flagged).
     With each person: the covering slot, their points balance and their open orders.
     """
-    points = (
-        select(func.coalesce(func.sum(PointsEntry.delta), 0))
-        .where(col(PointsEntry.staff_id) == Staff.id)
-        .scalar_subquery()
-    )
-    open_orders = (
-        select(func.count())
-        .select_from(Assignment)
-        .where(col(Assignment.staff_id) == Staff.id, col(Assignment.outcome).in_(OPEN_OUTCOMES))
-        .scalar_subquery()
-    )
-    on_leave = exists().where(
-        col(Leave.staff_id) == Staff.id, col(Leave.starts_at) <= at, col(Leave.ends_at) > at
-    )
     query = (
         sql_select(
             col(Staff.id).label("staff_id"),
@@ -736,17 +689,16 @@ def on_duty_query(store_id: int, at: datetime, *, include_paused: bool = False) 
             col(DutySlot.starts_at),
             col(DutySlot.ends_at),
             col(DutySlot.source),
-            points.label("points"),
-            open_orders.label("open_orders"),
+            points.balance_of(Staff.id).label("points"),
+            open_orders_of(Staff.id).label("open_orders"),
         )
         .join(DutySlot, col(DutySlot.staff_id) == Staff.id)
         .where(
             col(DutySlot.store_id) == store_id,
             col(Staff.store_id) == store_id,
             col(Staff.active),
-            col(DutySlot.starts_at) <= at,
-            col(DutySlot.ends_at) > at,
-            ~on_leave,
+            covers(col(DutySlot.starts_at), col(DutySlot.ends_at), at),
+            ~on_leave(Staff.id, at),
         )
         .ext(distinct_on(col(Staff.id)))  # overlapping slots: one row per person, earliest slot
         .order_by(col(Staff.id), col(DutySlot.starts_at))
@@ -756,47 +708,46 @@ def on_duty_query(store_id: int, at: datetime, *, include_paused: bool = False) 
     return query
 
 
-@router.get("/stores/{store_id}/on-duty")
+@router.get("/stores/{store_id}/on-duty", response_model=OnDuty)
 async def who_is_on_duty(
     store_id: int,
     db: DB,
     caller: Caller,
     at: AwareDatetime | None = None,
     include_paused: bool = False,
-) -> dict[str, Any]:
+) -> OnDuty:
     """Who is on duty in store S at time T (default now), with points and selection weight."""
     require(caller, *STAFF_READERS)
     await check_store(db, caller, store_id)
     instant = at or utcnow()
     query = on_duty_query(store_id, instant, include_paused=include_paused)
     rows = (await (await db.connection()).execute(query)).all()
-    return {
-        "store_id": store_id,
-        "at": instant.isoformat(),
-        "on_duty": [
-            {
-                "staff_id": r.staff_id,
-                "name": r.name,
-                "role": r.role,
-                "rotation_paused": r.rotation_paused,
-                "capacity": r.capacity,
-                "open_orders": int(r.open_orders),
-                "points": int(r.points),
-                "weight": weight(int(r.points)),
-                "slot": {
-                    "id": r.slot_id,
-                    "starts_at": r.starts_at.isoformat(),
-                    "ends_at": r.ends_at.isoformat(),
-                    "source": r.source,
-                },
-            }
+    caps = await points.weight_caps(db=db, store_id=store_id)
+    return OnDuty(
+        store_id=store_id,
+        at=instant,
+        on_duty=[
+            OnDutyPerson(
+                staff_id=r.staff_id,
+                name=r.name,
+                role=r.role,
+                rotation_paused=r.rotation_paused,
+                capacity=r.capacity,
+                open_orders=int(r.open_orders),
+                points=int(r.points),
+                weight=weight(int(r.points), cap=caps[OrderType.NEW]),
+                weight_by_order_type=points.weights_under(int(r.points), caps),
+                slot=SlotRef(
+                    id=r.slot_id, starts_at=r.starts_at, ends_at=r.ends_at, source=r.source
+                ),
+            )
             for r in rows
         ],
-    }
+    )
 
 
-@router.post("/roster/swaps", status_code=201)
-async def swap_slots(body: SwapIn, request: Request, db: DB, caller: Caller) -> dict[str, Any]:
+@router.post("/roster/swaps", status_code=201, response_model=Swapped)
+async def swap_slots(body: SwapIn, request: Request, db: DB, caller: Caller) -> Swapped:
     """Two staff of one store exchange one slot each: each takes the other's window.
 
     Both slots are replaced by `swap` slots that remember whose pattern they came from, so
@@ -849,26 +800,24 @@ async def swap_slots(body: SwapIn, request: Request, db: DB, caller: Caller) -> 
         ) from exc
     for slot in new:
         await db.refresh(slot)
-    return {
-        "slots": [_slot_json(s) for s in new],
-        "reason": body.reason,
-        "woken": await wake_stores(request, [new[0].store_id]),
-    }
+    return Swapped(
+        slots=[_slot_json(s) for s in new],
+        reason=body.reason,
+        woken=await wake_stores(request, [new[0].store_id]),
+    )
 
 
-@router.post("/roster/roll")
-async def roll_now(
-    request: Request, db: DB, caller: Caller, body: RollIn | None = None
-) -> dict[str, Any]:
+@router.post("/roster/roll", response_model=Rolled)
+async def roll_now(request: Request, db: DB, caller: Caller, body: RollIn | None = None) -> Rolled:
     """Run the roll now (what the `roster-maintenance` schedule does), then wake every order
     waiting for a shift."""
     require(caller, Role.HEAD_OFFICE)
     days = body.days if body else ROSTER_DAYS
     result = await roll(db, RollRequest(days=days))
     await db.commit()
-    return {
-        "days": days,
-        "staff": result.staff,
-        "slots_added": result.slots_added,
-        "woken": await wake_stores(request, None),
-    }
+    return Rolled(
+        days=days,
+        staff=result.staff,
+        slots_added=result.slots_added,
+        woken=await wake_stores(request, None),
+    )

@@ -14,10 +14,10 @@ sub-site, head office every store:
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import available_timezones
 
-from fastapi import APIRouter, HTTPException, Path, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -27,10 +27,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from activities.roster import reroll_staff
 from api.access import ADMINS, check_store, forbidden, require
 from api.deps import DB, Caller, Principal
+from api.public import Page, StorePublic, page_of
 from api.staff import wake_stores
 from api.subsites import short_code, subdivision_code
 from models import Role, Staff, Store, SubSite
 from models.base import utcnow
+from services.subsites import check_store_region
 
 router = APIRouter(prefix="/stores", tags=["stores"])
 
@@ -114,6 +116,16 @@ async def _clear_default(db: AsyncSession, subsite_id: int) -> None:
     await db.exec(update(Store).where(col(Store.subsite_id) == subsite_id).values(is_default=False))
 
 
+async def _default_of(db: AsyncSession, subsite_id: int) -> Store | None:
+    query = select(Store).where(Store.subsite_id == subsite_id, col(Store.is_default))
+    return (await db.exec(query)).first()
+
+
+async def _has_others(db: AsyncSession, store: Store) -> bool:
+    query = select(Store.id).where(Store.subsite_id == store.subsite_id, Store.id != store.id)
+    return (await db.exec(query)).first() is not None
+
+
 async def _commit(db: AsyncSession) -> None:
     try:
         await db.commit()
@@ -122,47 +134,55 @@ async def _commit(db: AsyncSession) -> None:
         raise HTTPException(409, f"conflicts with another store: {exc.orig}") from exc
 
 
-@router.get("")
+@router.get("", response_model=Page[StorePublic])
 async def list_stores(
-    db: DB, caller: Caller, subsite_id: int | None = None
-) -> list[dict[str, Any]]:
+    db: DB,
+    caller: Caller,
+    subsite_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[StorePublic]:
     """Every store, or a sub-site's."""
     query = select(Store).order_by(col(Store.id))
     if subsite_id is not None:
         query = query.where(Store.subsite_id == subsite_id)
-    return [r.model_dump(mode="json") for r in (await db.exec(query)).all()]
+    return await page_of(db, query, StorePublic, limit=limit, offset=offset)
 
 
-@router.get("/{store_id}")
-async def get_store(store_id: StoreId, db: DB, caller: Caller) -> dict[str, Any]:
+@router.get("/{store_id}", response_model=StorePublic)
+async def get_store(store_id: StoreId, db: DB, caller: Caller) -> StorePublic:
     store = await db.get(Store, store_id)
     if store is None:
         raise HTTPException(404, f"no store {store_id}")
-    return store.model_dump(mode="json")
+    view: StorePublic = StorePublic.of(store)
+    return view
 
 
-@router.post("", status_code=201)
-async def create_store(body: StoreIn, db: DB, caller: Caller, response: Response) -> dict[str, Any]:
+@router.post("", status_code=201, response_model=StorePublic)
+async def create_store(body: StoreIn, db: DB, caller: Caller, response: Response) -> StorePublic:
     """A new store of a sub-site (head office, or that sub-site's admin)."""
     _may_run(caller, body.subsite_id)
     await _subsite(db, body.subsite_id)
     taken = (await db.exec(select(Store.id).where(Store.code == body.code))).first()
     if taken is not None:
         raise HTTPException(409, f"store {taken} has code {body.code} already")
+    await check_store_region(db=db, subsite_id=body.subsite_id, region_code=body.region_code)
+    first = await _default_of(db, body.subsite_id) is None  # the first store is the default
     if body.is_default:
         await _clear_default(db, body.subsite_id)
-    store = Store(**body.model_dump(exclude_none=True))
+    store = Store(**body.model_dump(exclude_none=True) | ({"is_default": True} if first else {}))
     db.add(store)
     await _commit(db)
     await db.refresh(store)
     response.headers["Location"] = f"/api/v1/stores/{store.id}"
-    return store.model_dump(mode="json")
+    view: StorePublic = StorePublic.of(store)
+    return view
 
 
-@router.patch("/{store_id}")
+@router.patch("/{store_id}", response_model=StorePublic)
 async def update_store(
     store_id: StoreId, body: StorePatch, request: Request, db: DB, caller: Caller
-) -> dict[str, Any]:
+) -> StorePublic:
     """Change the fields sent (see the module doc for who may and what follows)."""
     store = await check_store(db, caller, store_id)
     _may_run(caller, store.subsite_id)
@@ -170,10 +190,29 @@ async def update_store(
     for name in ("name", "region_code", "city", "timezone", "is_default", "active", "subsite_id"):
         if name in changes and changes[name] is None:
             raise HTTPException(422, f"{name} cannot be null")
+    if changes.get("is_default") is False and store.is_default:
+        raise HTTPException(
+            409,
+            f"is_default: store {store_id} is its sub-site's default; a sub-site with stores"
+            " keeps one: make another store the default instead",
+        )
     if changes.get("subsite_id", store.subsite_id) != store.subsite_id:
         require(caller, Role.HEAD_OFFICE)
         await _subsite(db, changes["subsite_id"])
-        changes["is_default"] = changes.get("is_default", False)  # the old site's default
+        if store.is_default and await _has_others(db, store):
+            raise HTTPException(
+                409,
+                f"subsite_id: store {store_id} is the default of its sub-site, which has other"
+                " stores: make another one the default first",
+            )
+        target_default = await _default_of(db, changes["subsite_id"])
+        changes["is_default"] = changes.get("is_default", target_default is None)
+    if "region_code" in changes or "subsite_id" in changes:
+        await check_store_region(
+            db=db,
+            subsite_id=changes.get("subsite_id", store.subsite_id),
+            region_code=changes.get("region_code", store.region_code),
+        )
     if changes.get("active") is False and store.active:
         staffed = (
             await db.exec(select(func.count()).where(Staff.store_id == store_id, col(Staff.active)))
@@ -200,4 +239,5 @@ async def update_store(
     await _commit(db)
     await db.refresh(store)
     woken = await wake_stores(request, [store_id]) if rezoned or "active" in changes else None
-    return store.model_dump(mode="json") | {"woken": woken}
+    view: StorePublic = StorePublic.of(store, woken=woken)
+    return view

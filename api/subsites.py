@@ -15,9 +15,9 @@ member of one of the sub-site's stores can be its admin.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -25,8 +25,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.access import forbidden, require
 from api.deps import DB, Caller, Principal
+from api.public import AdminPublic, Page, StorePublic, SubSiteDetail, SubSitePublic, page_of
 from dispatch.routing import split_host
 from models import Role, Staff, Store, SubSite, SubSiteAdmin
+from services.subsites import check_coverage, real_subdivision
 from settings import settings
 
 router = APIRouter(prefix="/subsites", tags=["subsites"])
@@ -71,7 +73,7 @@ def subdivision_code(value: str) -> str:
     code = value.strip().upper()
     if not _SUBDIVISION.match(code):
         raise ValueError(f"{value!r} is not an ISO 3166-2 subdivision code such as CN-BJ")
-    return code
+    return real_subdivision(code)
 
 
 Regions = Annotated[list[RegionIn], Field(max_length=200)]
@@ -208,7 +210,7 @@ async def _commit(db: AsyncSession) -> None:
         raise HTTPException(409, f"conflicts with another sub-site: {exc.orig}") from exc
 
 
-async def _view(db: AsyncSession, site: SubSite) -> dict[str, Any]:
+async def _view(db: AsyncSession, site: SubSite) -> SubSiteDetail:
     stores = (
         await db.exec(select(Store).where(Store.subsite_id == site.id).order_by(col(Store.id)))
     ).all()
@@ -220,25 +222,28 @@ async def _view(db: AsyncSession, site: SubSite) -> dict[str, Any]:
             .order_by(col(Staff.id))
         )
     ).all()
-    return site.model_dump(mode="json") | {
-        "stores": [s.model_dump(mode="json") for s in stores],
-        "admins": [
-            {"id": a.id, "name": a.name, "store_id": a.store_id, "role": a.role} for a in admins
-        ],
-    }
+    view: SubSiteDetail = SubSiteDetail.of(
+        site, stores=[StorePublic.of(s) for s in stores], admins=[AdminPublic.of(a) for a in admins]
+    )
+    return view
 
 
-@router.get("")
-async def list_subsites(db: DB, caller: Caller) -> list[dict[str, Any]]:
+@router.get("", response_model=Page[SubSitePublic])
+async def list_subsites(
+    db: DB,
+    caller: Caller,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[SubSitePublic]:
     """Every sub-site, by code."""
-    rows = (await db.exec(select(SubSite).order_by(col(SubSite.code)))).all()
-    return [r.model_dump(mode="json") for r in rows]
+    query = select(SubSite).order_by(col(SubSite.code))
+    return await page_of(db, query, SubSitePublic, limit=limit, offset=offset)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=SubSiteDetail)
 async def create_subsite(
     body: SubSiteIn, db: DB, caller: Caller, response: Response
-) -> dict[str, Any]:
+) -> SubSiteDetail:
     """A new sub-site (head office); its domain defaults to ``<code>.<ROOT_DOMAIN>``."""
     require(caller, Role.HEAD_OFFICE)
     try:
@@ -246,11 +251,13 @@ async def create_subsite(
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
     await _conflicts(db, code=body.code, domain=domain, head_office=body.is_head_office, exclude=-1)
+    regions = [r.model_dump() for r in body.regions]
+    await check_coverage(db=db, regions=regions, subsite_id=None)
     site = SubSite(
         code=body.code,
         name=body.name,
         domain=domain,
-        regions=[r.model_dump() for r in body.regions],
+        regions=regions,
         is_head_office=body.is_head_office,
         active=body.active,
     )
@@ -263,16 +270,16 @@ async def create_subsite(
 SubSiteId = Annotated[int, Path(ge=1)]
 
 
-@router.get("/{subsite_id}")
-async def get_subsite(subsite_id: SubSiteId, db: DB, caller: Caller) -> dict[str, Any]:
+@router.get("/{subsite_id}", response_model=SubSiteDetail)
+async def get_subsite(subsite_id: SubSiteId, db: DB, caller: Caller) -> SubSiteDetail:
     """One sub-site with its stores and admins."""
     return await _view(db, await _subsite(db, subsite_id))
 
 
-@router.patch("/{subsite_id}")
+@router.patch("/{subsite_id}", response_model=SubSiteDetail)
 async def update_subsite(
     subsite_id: SubSiteId, body: SubSitePatch, db: DB, caller: Caller
-) -> dict[str, Any]:
+) -> SubSiteDetail:
     """Change a sub-site; only the fields given change (see the module doc for who may)."""
     site = await _subsite(db, subsite_id)
     if not is_admin_of(caller, subsite_id):
@@ -293,6 +300,7 @@ async def update_subsite(
     )
     if "regions" in changes:
         changes["regions"] = [r.model_dump() for r in body.regions or []]
+        await check_coverage(db=db, regions=changes["regions"], subsite_id=subsite_id)
     for name, value in changes.items():
         setattr(site, name, value)
     db.add(site)
@@ -307,10 +315,10 @@ async def _manage_admins(db: AsyncSession, caller: Principal, subsite_id: int) -
     return site
 
 
-@router.put("/{subsite_id}/admins/{staff_id}")
+@router.put("/{subsite_id}/admins/{staff_id}", response_model=SubSiteDetail)
 async def add_admin(
     subsite_id: SubSiteId, staff_id: Annotated[int, Path(ge=1)], db: DB, caller: Caller
-) -> dict[str, Any]:
+) -> SubSiteDetail:
     """Make a staff member of one of the sub-site's stores its admin (idempotent)."""
     site = await _manage_admins(db, caller, subsite_id)
     staff = await db.get(Staff, staff_id)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,8 +28,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.access import ADMINS, may_issue, require
 from api.deps import DB, Caller, Principal, hash_token
+from api.public import IssuedToken, Page, TokenPublic, page_of
 from models import ApiToken, Role, Staff, StaffRole, Store, SubSiteAdmin
 from models.base import utcnow
+from services import scope
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
@@ -118,12 +120,13 @@ async def issue_token(
     return row, text
 
 
-def token_json(row: ApiToken) -> dict[str, Any]:
-    return row.model_dump(mode="json", exclude={"token_hash"})
+def token_json(row: ApiToken) -> TokenPublic:
+    view: TokenPublic = TokenPublic.of(row)
+    return view
 
 
-@router.post("", status_code=201)
-async def create_token(body: TokenIn, db: DB, caller: Caller) -> dict[str, Any]:
+@router.post("", status_code=201, response_model=IssuedToken)
+async def create_token(body: TokenIn, db: DB, caller: Caller) -> IssuedToken:
     """Issue a token. The plain token is in this answer only: it is stored hashed."""
     require(caller, *ADMINS)
     try:
@@ -132,10 +135,11 @@ async def create_token(body: TokenIn, db: DB, caller: Caller) -> dict[str, Any]:
         )
     except TokenError as exc:
         raise HTTPException(exc.status, exc.message) from exc
-    return token_json(row) | {"token": text}
+    issued: IssuedToken = IssuedToken.of(row, token=text)
+    return issued
 
 
-@router.get("")
+@router.get("", response_model=Page[TokenPublic])
 async def list_tokens(
     db: DB,
     caller: Caller,
@@ -144,20 +148,20 @@ async def list_tokens(
     include_revoked: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> list[dict[str, Any]]:
+) -> Page[TokenPublic]:
     """Tokens in the caller's scope, without their secrets."""
     require(caller, *ADMINS)
     query = select(ApiToken).order_by(col(ApiToken.id))
-    if caller.role is Role.SUBSITE_ADMIN:
-        query = query.where(ApiToken.subsite_id == caller.subsite_id)
+    mine = scope.visible(caller, subsite=ApiToken.subsite_id)
+    if mine is not None:
+        query = query.where(mine)
     if staff_id is not None:
         query = query.where(ApiToken.staff_id == staff_id)
     if role is not None:
         query = query.where(ApiToken.role == role)
     if not include_revoked:
         query = query.where(col(ApiToken.revoked_at).is_(None))
-    rows = (await db.exec(query.limit(limit).offset(offset))).all()
-    return [token_json(r) for r in rows]
+    return await page_of(db, query, TokenPublic, limit=limit, offset=offset)
 
 
 async def revoke(db: AsyncSession, token_id: int, *, at: datetime | None = None) -> ApiToken:
@@ -172,8 +176,8 @@ async def revoke(db: AsyncSession, token_id: int, *, at: datetime | None = None)
     return row
 
 
-@router.delete("/{token_id}")
-async def revoke_token(token_id: int, db: DB, caller: Caller) -> dict[str, Any]:
+@router.delete("/{token_id}", response_model=TokenPublic)
+async def revoke_token(token_id: int, db: DB, caller: Caller) -> TokenPublic:
     """Revoke a token: it is refused (401) from now on. Revoking twice changes nothing."""
     require(caller, *ADMINS)
     row = await db.get(ApiToken, token_id)

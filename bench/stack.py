@@ -303,20 +303,21 @@ class BenchStack:
         )
 
     async def _prepare_database(self) -> None:
-        """Migrations and the demo data, by the project's own command, in this stack's env."""
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "cli",
-            "demo-data",
-            env=self.env(),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            stdin=asyncio.subprocess.DEVNULL,
-        )
-        out, _ = await asyncio.wait_for(process.communicate(), timeout=300)
-        if process.returncode != 0:
-            raise RuntimeError(f"o2o demo-data failed:\n{out.decode(errors='replace')}")
+        """Migrations and the demo data, by the project's own commands, in this stack's env."""
+        for command in ("migrate", "demo-data"):
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "cli",
+                command,
+                env=self.env(),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                stdin=asyncio.subprocess.DEVNULL,
+            )
+            out, _ = await asyncio.wait_for(process.communicate(), timeout=300)
+            if process.returncode != 0:
+                raise RuntimeError(f"o2o {command} failed:\n{out.decode(errors='replace')}")
 
     # ------------------------------------------------------------ sinks
 

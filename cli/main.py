@@ -62,8 +62,13 @@ def dev() -> None:
 def worker() -> None:
     """Run a worker: the order workflows and their activities."""
     import worker as worker_module
+    from models.db import SchemaBehind
 
-    asyncio.run(worker_module.main())
+    try:
+        asyncio.run(worker_module.main())
+    except SchemaBehind as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -88,9 +93,9 @@ def demo_data() -> None:
     """Load the demo sub-sites, stores, staff, rosters and customers (once), and in
     development the fixed demo tokens (see devstack/demo.py)."""
     from devstack.demo import ensure_demo_tokens, load_demo_data
-    from models.db import migrate as apply
+    from models.db import require_current_schema
 
-    apply()
+    require_current_schema()
 
     async def load() -> tuple[bool, list[Any]]:
         return await load_demo_data(), await ensure_demo_tokens()
@@ -107,15 +112,19 @@ def order_start(
         str,
         typer.Argument(
             help='Order JSON, e.g. \'{"order_id": "A1", '
-            '"type": "new", "customer": {"name": "Li"}}\''
+            '"type": "new", "customer": {"name": "Li", "phone": "13911110001"}}\''
         ),
     ],
 ) -> None:
     """Start an order's workflow (the same order twice gives the same workflow)."""
     from pydantic import ValidationError
+    from temporalio.client import WorkflowHandle
 
     from api.schemas import OrderIn
-    from starter import start_order
+    from models.db import session
+    from services.errors import DomainError
+    from services.orders import submit_order
+    from starter import connect
 
     try:
         body = OrderIn.model_validate_json(document)
@@ -125,7 +134,16 @@ def order_start(
             console.print(f"[red]{where}: {error['msg']}[/red]")
         raise typer.Exit(2) from None
     order = body.to_request()
-    handle = asyncio.run(start_order(order))
+
+    async def submit() -> WorkflowHandle[Any, Any]:  # the same intake checks as POST /api/v1/orders
+        async with session() as db:
+            return await submit_order(db=db, client=await connect(), order=order)
+
+    try:
+        handle = asyncio.run(submit())
+    except DomainError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from None
     console.print(f"workflow [bold]{handle.id}[/bold] (run {handle.result_run_id})")
 
 

@@ -197,7 +197,11 @@ def customer_show(customer_id: int) -> None:
 @subsite_app.command("list")
 def subsite_list() -> None:
     """Every sub-site with its domain and regions."""
-    show(call("GET", "/subsites"), ["id", "code", "name", "domain", "regions", "active"])
+    show(
+        call("GET", "/subsites"),
+        ["id", "code", "name", "domain", "regions", "active"],
+        items="items",
+    )
 
 
 @subsite_app.command("show")
@@ -235,7 +239,7 @@ def subsite_admin_remove(subsite_id: int, staff_id: int) -> None:
 def store_list(subsite_id: Annotated[int | None, typer.Option()] = None) -> None:
     """Stores, by sub-site."""
     columns = ["id", "code", "name", "subsite_id", "city", "timezone", "is_default", "active"]
-    show(call("GET", "/stores", params={"subsite_id": subsite_id}), columns)
+    show(call("GET", "/stores", params={"subsite_id": subsite_id}), columns, items="items")
 
 
 @store_app.command("show")
@@ -284,7 +288,7 @@ def notice_list(
     """Notices sent (or not) by SMS and e-mail, with their delivery status."""
     params = {"staff_id": staff_id, "order_id": order_id, "limit": limit, "offset": offset}
     columns = ["id", "order_id", "round", "kind", "channel", "staff_id", "recipient", "status"]
-    show(call("GET", "/notifications", params=params), columns)
+    show(call("GET", "/notifications", params=params), columns, items="items")
 
 
 # ---------------------------------------------------------------- staff and points
@@ -306,7 +310,7 @@ def staff_list(
         "limit": limit,
         "offset": offset,
     }
-    show(call("GET", "/staff", params=params), STAFF_COLUMNS)
+    show(call("GET", "/staff", params=params), STAFF_COLUMNS, items="items")
 
 
 @staff_app.command("show")
@@ -498,7 +502,11 @@ def token_list(
 ) -> None:
     """Tokens, without secrets."""
     columns = ["id", "name", "role", "staff_id", "store_id", "subsite_id", "revoked_at"]
-    show(call("GET", "/tokens", params={"include_revoked": all_, "limit": limit}), columns)
+    show(
+        call("GET", "/tokens", params={"include_revoked": all_, "limit": limit}),
+        columns,
+        items="items",
+    )
 
 
 @token_app.command("revoke")

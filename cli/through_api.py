@@ -71,9 +71,9 @@ async def _send(method: str, path: str, params: dict[str, Any], body: Any) -> ht
             raise typer.Exit(1) from None
 
     from api.app import create_app
-    from models.db import engine, migrate
+    from models.db import engine, require_current_schema
 
-    migrate()  # what the API's own start does
+    require_current_schema()  # what the API's own start does
     app = create_app()
     transport = httpx.ASGITransport(app=app)
     try:

@@ -21,7 +21,6 @@ from datetime import UTC, datetime, time, timedelta
 
 from sqlmodel import col, select
 
-from activities.orders import get_or_create_rule
 from activities.roster import RollRequest, roll_roster
 from models import (
     ApiToken,
@@ -38,6 +37,7 @@ from models import (
     SubSiteAdmin,
 )
 from models.db import session
+from services.rules import get_or_create_rule
 from settings import Environment, settings
 
 

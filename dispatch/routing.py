@@ -39,8 +39,12 @@ from urllib.parse import quote, unquote_plus
 MAIN_SITE = "main"  # the site choice (cookie or ?site=) meaning "the main site"
 SITE_PARAM = "site"  # the query parameter carrying a site choice
 
-SubsiteOrigin = Literal["host", "ip"]
-_ORIGIN: dict[SubsiteOrigin, str] = {"host": "host", "ip": "IP location"}
+SubsiteOrigin = Literal["store", "host", "ip"]
+_ORIGIN: dict[SubsiteOrigin, str] = {
+    "store": "the store named on the order",
+    "host": "host",
+    "ip": "IP location",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +190,15 @@ def subsite_for_order(
     root_domain: str,
     location: Located | None,
     subsites: Sequence[SiteInfo],
+    *,
+    named_store_subsite_id: int | None = None,
 ) -> SiteMatch | None:
-    """The order's sub-site: the host it was placed on, else the visitor's located region."""
+    """The order's sub-site: the named store's (so a named store that cannot take the order
+    falls back to its own sub-site's default, not head office's), else the host it was
+    placed on, else the visitor's located region."""
+    named = next((s for s in subsites if s.id == named_store_subsite_id and s.active), None)
+    if named is not None:
+        return SiteMatch(named, "store")
     if host:
         site = subsite_for_host(host, root_domain, subsites)
         if site is not None:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -60,12 +61,53 @@ async def session() -> AsyncIterator[AsyncSession]:
         yield db
 
 
-def migrate(url: str | None = None) -> None:
-    """Apply every Alembic migration (idempotent); called on start by the worker, API and CLI."""
-    from alembic import command
+def _alembic_config(url: str) -> Any:
     from alembic.config import Config
 
     config = Config(str(ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(ROOT / "migrations"))
-    config.attributes["url"] = driver_url(url or database_url())
-    command.upgrade(config, "head")
+    config.attributes["url"] = driver_url(url)
+    return config
+
+
+def migrate(url: str | None = None) -> None:
+    """Apply every Alembic migration (idempotent). Run in one place only: `o2o migrate`, the
+    dev stack's start and compose's `migrate` pre-start service; every other process checks
+    (`require_current_schema`) and refuses to start on a schema that is behind."""
+    from alembic import command
+
+    command.upgrade(_alembic_config(url or database_url()), "head")
+
+
+class SchemaBehind(RuntimeError):
+    """The database is not at the code's migration head."""
+
+
+def schema_problem(url: str | None = None) -> str | None:
+    """Why the database's schema does not fit this code (None: it is at the head)."""
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine, pool
+
+    target = url or database_url()
+    heads = set(ScriptDirectory.from_config(_alembic_config(target)).get_heads())
+    sync = create_engine(driver_url(target), poolclass=pool.NullPool)
+    try:
+        with sync.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+    finally:
+        sync.dispose()
+    if current == heads:
+        return None
+    at = ", ".join(sorted(current)) or "no migration at all"
+    return (
+        f"the database schema is behind this code (it is at {at}; the code needs"
+        f" {', '.join(sorted(heads))}): run `o2o migrate` first"
+    )
+
+
+def require_current_schema(url: str | None = None) -> None:
+    """Refuse to start (SchemaBehind, saying `o2o migrate`) on a schema that is behind."""
+    problem = schema_problem(url)
+    if problem is not None:
+        raise SchemaBehind(problem)

@@ -19,6 +19,9 @@ from tests.factories import make_store_world
 V1 = "/api/v1"
 
 
+CUSTOMER = {"name": "Li Lei", "phone": "+8613800000001"}  # intake needs a contact
+
+
 @pytest.fixture
 async def directory_api(clean_db: str) -> AsyncIterator[httpx.AsyncClient]:
     """The API on the real database; the directory lists never need Temporal."""
@@ -29,7 +32,7 @@ async def directory_api(clean_db: str) -> AsyncIterator[httpx.AsyncClient]:
 async def get_list(api: httpx.AsyncClient, path: str, **params: Any) -> list[dict[str, Any]]:
     response = await api.get(f"{V1}{path}", params=params, headers=admin())
     assert response.status_code == 200, response.text
-    rows: list[dict[str, Any]] = response.json()
+    rows: list[dict[str, Any]] = response.json()["items"]
     return rows
 
 
@@ -119,7 +122,9 @@ async def test_notifications_of_the_assignee_after_an_assignment(api: httpx.Asyn
     world = await make_store_world(consultants=2)
     order_id = f"N{uuid.uuid4().hex[:10]}"
     posted = await api.post(
-        f"{V1}/orders", json={"order_id": order_id, "store_id": world.store.id}, headers=admin()
+        f"{V1}/orders",
+        json={"order_id": order_id, "store_id": world.store.id, "customer": CUSTOMER},
+        headers=admin(),
     )
     assert posted.status_code == 202, posted.text
 

@@ -189,7 +189,7 @@ VALID = {"order_id": "A1", "type": "new", "customer": {"name": "Li", "phone": "+
         ({"colour": "red"}, "body.colour", "not permitted"),
         ({"priority": 1000}, "body.priority", "less than or equal to 100"),
         ({"store_id": 0}, "body.store_id", "greater than or equal to 1"),
-        ({"type": "assigned_unprocessed"}, "assignee_id is required", "assigned_unprocessed"),
+        ({"type": "assigned_unprocessed"}, "body.assignee_id", "assigned_unprocessed"),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )

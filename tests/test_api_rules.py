@@ -61,6 +61,9 @@ FULL_RULE: dict[str, Any] = {
 }
 
 
+CUSTOMER = {"name": "Li Lei", "phone": "+8613800000001"}  # intake needs a contact
+
+
 @pytest.fixture
 async def rules_api(clean_db: str) -> AsyncIterator[httpx.AsyncClient]:
     """The API on the real database; the rules endpoints never need Temporal."""
@@ -103,7 +106,12 @@ async def test_put_a_full_rule_then_get_shows_it(rules_api: httpx.AsyncClient) -
 
 async def test_put_replaces_a_changed_rule_again(rules_api: httpx.AsyncClient) -> None:
     await rules_api.put(f"{RULES}/new", json=FULL_RULE, headers=admin())
-    second = FULL_RULE | {"accept_timeout_seconds": 30, "capacity_per_staff": None, "max_rounds": 1}
+    second = FULL_RULE | {
+        "accept_timeout_seconds": 30,
+        "reminder_before_seconds": 10,
+        "capacity_per_staff": None,
+        "max_rounds": 1,
+    }
 
     response = await rules_api.put(f"{RULES}/new", json=second, headers=admin())
 
@@ -204,7 +212,9 @@ async def test_rule_change_takes_effect_at_the_next_round(
     world = await make_store_world(consultants=2)
     order_id = f"R{uuid.uuid4().hex[:10]}"
     posted = await api.post(
-        "/api/v1/orders", json={"order_id": order_id, "store_id": world.store.id}, headers=admin()
+        "/api/v1/orders",
+        json={"order_id": order_id, "store_id": world.store.id, "customer": CUSTOMER},
+        headers=admin(),
     )
     assert posted.status_code == 202, posted.text
 
@@ -299,7 +309,9 @@ async def test_an_order_runs_on_its_sub_sites_own_rule(
     assert (await api.put(path, json=own, headers=admin())).status_code == 200
     order_id = f"S{uuid.uuid4().hex[:10]}"
     posted = await api.post(
-        "/api/v1/orders", json={"order_id": order_id, "store_id": world.store.id}, headers=admin()
+        "/api/v1/orders",
+        json={"order_id": order_id, "store_id": world.store.id, "customer": CUSTOMER},
+        headers=admin(),
     )
     assert posted.status_code == 202, posted.text
 

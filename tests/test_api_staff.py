@@ -98,7 +98,7 @@ async def test_bad_staff_is_refused(
     offline_api: httpx.AsyncClient, change: dict[str, Any], field: str
 ) -> None:
     world = await make_store_world(consultants=0)
-    body = {"store_id": world.store.id, "name": "Zhou Min"} | change
+    body = {"store_id": world.store.id, "name": "Zhou Min", "phone": "+8613912340000"} | change
 
     response = await offline_api.post(STAFF, json=body, headers=admin())
 
@@ -138,11 +138,11 @@ async def test_staff_list_is_scoped_to_the_caller(offline_api: httpx.AsyncClient
         response = await offline_api.get(STAFF, params=params, headers=bearer(token))
         if response.status_code != 200:
             return response.status_code
-        return [s["id"] for s in response.json()]
+        return [s["id"] for s in response.json()["items"]]
 
     assert await ids(staff_token) == [me.id]
     assert await ids(manager_token) == [a.manager.id, *(c.id for c in a.consultants)]
-    assert await ids(manager_token, store_id=b.store.id) == []
+    assert await ids(manager_token, store_id=b.store.id) == 403  # outside: refused, not empty
     assert await ids(admin_token) == [b.manager.id, b.consultants[0].id]
     assert await ids(service_token) == 403
 
@@ -170,7 +170,12 @@ async def test_a_store_manager_manages_consultants_not_managers(
     world = await make_store_world(consultants=1)
     manager = await manager_of(world)
     person = world.consultants[0]
-    new_manager = {"store_id": world.store.id, "name": "Qian Li", "role": "manager"}
+    new_manager = {
+        "store_id": world.store.id,
+        "name": "Qian Li",
+        "role": "manager",
+        "phone": "+8613912340001",
+    }
 
     promote = await offline_api.patch(
         f"{STAFF}/{person.id}", json={"role": "manager"}, headers=manager

@@ -45,9 +45,23 @@ async def test_module_commands_go_through_the_api_in_process(clean_db: str) -> N
     found, created, changed = await asyncio.gather(
         asyncio.to_thread(o2o, "customer", "find", "--phone", "139 1111 0001"),
         asyncio.to_thread(
-            o2o, "staff", "add", "--store-id", str(world.store.id), "--name", "Zhou Min"
+            o2o,
+            "staff",
+            "add",
+            "--store-id",
+            str(world.store.id),
+            "--name",
+            "Zhou Min",
+            "--phone",
+            "13912345678",
         ),
-        asyncio.to_thread(o2o, "rule", "set", "unassigned", '{"accept_timeout_seconds": 77}'),
+        asyncio.to_thread(
+            o2o,
+            "rule",
+            "set",
+            "unassigned",
+            '{"accept_timeout_seconds": 77, "reminder_before_seconds": 30}',
+        ),
     )
 
     assert found.returncode == 0, found.stderr

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -16,7 +19,16 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers every table)
-from models.db import ROOT, database_url, driver_url, migrate
+from models.db import (
+    ROOT,
+    SchemaBehind,
+    database_url,
+    driver_url,
+    migrate,
+    require_current_schema,
+    schema_problem,
+)
+from tests.conftest import free_port
 
 
 def _differences(url: str) -> list[object]:
@@ -55,3 +67,41 @@ def test_every_migration_goes_down_and_up_again(scratch_db: str) -> None:
     assert [t for (t,) in tables if t != "alembic_version"] == []
     migrate(scratch_db)
     assert _differences(scratch_db) == []
+
+
+# ------------------------------------------------------------------ migrations run once
+
+
+def test_a_schema_behind_is_named_with_the_command_that_fixes_it(scratch_db: str) -> None:
+    problem = schema_problem(scratch_db)
+    assert problem is not None and "`o2o migrate`" in problem
+    with pytest.raises(SchemaBehind):
+        require_current_schema(scratch_db)
+    migrate(scratch_db)
+    assert schema_problem(scratch_db) is None
+
+
+@pytest.mark.parametrize("command", [["worker"], ["api"], ["staff", "list"]])
+def test_processes_refuse_to_start_on_a_schema_behind(scratch_db: str, command: list[str]) -> None:
+    """The worker, the API and the CLI's module commands check; only `o2o migrate` migrates."""
+    env = os.environ | {
+        "DATABASE_URL": scratch_db,
+        "TEMPORAL_ADDRESS": "127.0.0.1:1",  # never reached: the check comes first
+        "API_PORT": str(free_port()),
+        "O2O_API_URL": "",
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "cli", *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert run.returncode != 0
+    assert "o2o migrate" in run.stdout + run.stderr, (run.stdout + run.stderr)[-2000:]
+    with psycopg.connect(scratch_db) as conn:  # nothing was created behind our back
+        tables = conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchone()
+    assert tables == (0,)

@@ -205,7 +205,7 @@ def outcome(response: httpx.Response, *, visible: bool | None = None) -> str:
 async def fresh_order(w: World, scope: str) -> str:
     body = {
         "order_id": f"P{uuid.uuid4().hex[:10]}",
-        "customer": {"name": "Han Meimei"},
+        "customer": {"name": "Han Meimei", "phone": "+8613911112222"},
         "store_id": w.store(scope).store.id,
     }
     response = await w.api.post(f"{V1}/orders", json=body, headers=w.headers["head_office"])
@@ -226,7 +226,11 @@ async def orders_read(w: World, scope: str, h: dict[str, str]) -> str:
 
 
 async def orders_submit(w: World, scope: str, h: dict[str, str]) -> str:
-    body = {"order_id": f"S{uuid.uuid4().hex[:10]}", "store_id": w.store(scope).store.id}
+    body = {
+        "order_id": f"S{uuid.uuid4().hex[:10]}",
+        "store_id": w.store(scope).store.id,
+        "customer": {"phone": "+8613911112222"},
+    }
     return outcome(await w.api.post(f"{V1}/orders", json=body, headers=h))
 
 
@@ -257,7 +261,7 @@ async def rules_put(w: World, scope: str, h: dict[str, str]) -> str:
 
 async def staff_list(w: World, scope: str, h: dict[str, str]) -> str:
     r = await w.api.get(f"{V1}/staff", headers=h)
-    ids = {s["id"] for s in r.json()} if r.is_success else set()
+    ids = {s["id"] for s in r.json()["items"]} if r.is_success else set()
     return outcome(r, visible=w.reader_target(scope) in ids)
 
 
@@ -266,7 +270,7 @@ async def staff_read(w: World, scope: str, h: dict[str, str]) -> str:
 
 
 async def staff_create(w: World, scope: str, h: dict[str, str]) -> str:
-    body = {"store_id": w.store(scope).store.id, "name": "New Hire"}
+    body = {"store_id": w.store(scope).store.id, "name": "New Hire", "phone": "+8613912340002"}
     return outcome(await w.api.post(f"{V1}/staff", json=body, headers=h))
 
 
@@ -351,7 +355,7 @@ async def _token_of_target(w: World, scope: str) -> int:
 async def tokens_list(w: World, scope: str, h: dict[str, str]) -> str:
     token_id = await _token_of_target(w, scope)
     r = await w.api.get(f"{V1}/tokens", headers=h)
-    ids = {t["id"] for t in r.json()} if r.is_success else set()
+    ids = {t["id"] for t in r.json()["items"]} if r.is_success else set()
     return outcome(r, visible=token_id in ids)
 
 
@@ -424,7 +428,7 @@ async def test_a_manager_cannot_act_in_a_sibling_store_of_their_sub_site(world: 
         db.add(sibling)
         await db.commit()
         await db.refresh(sibling)
-    body = {"store_id": sibling.id, "name": "Sibling Hire"}
+    body = {"store_id": sibling.id, "name": "Sibling Hire", "phone": "+8613912340003"}
 
     manager = await world.api.post(f"{V1}/staff", json=body, headers=world.headers["store_manager"])
     admin = await world.api.post(f"{V1}/staff", json=body, headers=world.headers["subsite_admin"])
@@ -481,7 +485,7 @@ async def test_an_issued_token_works_once_shown_and_stops_when_revoked(world: Wo
     )
     h = {"Authorization": f"Bearer {token['token']}"}
     assert (await world.api.get(f"{V1}/staff/{person}", headers=h)).status_code == 200
-    listed = (await world.api.get(f"{V1}/tokens", headers=hq)).json()
+    listed = (await world.api.get(f"{V1}/tokens", headers=hq)).json()["items"]
     assert all("token" not in t and "token_hash" not in t for t in listed)
 
     revoked = await world.api.delete(f"{V1}/tokens/{token['id']}", headers=hq)
@@ -490,7 +494,8 @@ async def test_an_issued_token_works_once_shown_and_stops_when_revoked(world: Wo
     assert (await world.api.get(f"{V1}/staff/{person}", headers=h)).status_code == 401
 
     async def gone_from_list() -> None:
-        ids = {t["id"] for t in (await world.api.get(f"{V1}/tokens", headers=hq)).json()}
+        response = await world.api.get(f"{V1}/tokens", headers=hq)
+        ids = {t["id"] for t in response.json()["items"]}
         assert token["id"] not in ids
 
     await eventually(gone_from_list)

@@ -540,7 +540,7 @@ async def test_a_wished_store_arrives_through_the_api(api: httpx.AsyncClient) ->
     country = await make_country()
     body = {
         "order_id": f"W{uuid.uuid4().hex[:10]}",
-        "customer": {"name": "Han Meimei"},
+        "customer": {"name": "Han Meimei", "phone": "+8613911110007"},
         "wished_store_id": country.stores["cd-wuhou"].id,
         "prefer_last_consultant": True,
     }
@@ -553,6 +553,7 @@ async def test_a_wished_store_arrives_through_the_api(api: httpx.AsyncClient) ->
         got = await api.get(f"/api/v1/orders/{body['order_id']}", headers=headers)
         assert got.status_code == 200, got.text
         story: dict[str, Any] = got.json()
+        assert story["store_reason"], "received, not routed yet"
         return story
 
     story = await eventually(routed)
