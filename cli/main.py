@@ -13,6 +13,7 @@ from rich.console import Console
 from cli import through_api
 from cli.modules import GROUPS, order_app
 from cli.replay import redrive_command, replay_command
+from cli.upgrade import upgrade_check_command
 
 app = typer.Typer(
     help="o2o-dispatch: durable dispatch of online orders to offline stores.",
@@ -45,6 +46,7 @@ def main(
 
 app.command("replay")(replay_command)
 app.command("redrive")(redrive_command)
+app.command("upgrade-check")(upgrade_check_command)
 
 
 @app.command()

@@ -78,7 +78,7 @@ async def test_off_duty_preferred_consultant_is_waited_for_when_the_rule_says_so
     await handle.execute_update(NewOrderWorkflow.accept, StaffAction(staff_id=wanted.id))
     await handle.execute_update(NewOrderWorkflow.complete, StaffAction(staff_id=wanted.id))
     await handle.result()
-    await record_history(handle, "new_order_preferred_consultant")  # the patched branch
+    await record_history(handle, "new_order_preferred_consultant")
 
 
 async def test_off_duty_preferred_consultant_falls_back_to_their_store(

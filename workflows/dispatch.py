@@ -52,25 +52,17 @@ NOTICE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=60)
 )
 # Read-only lookups run as local activities (see OrderDispatch._lookup).
-LOCAL_LOOKUPS = "local-lookups"
 # With no duty slot ahead at all, look again this often (the roster signal wakes us sooner).
 ROSTER_RECHECK = timedelta(hours=6)
-# Since this patch: a manager's request that lands mid-selection is served, continue-as-new
-# never waits on a manager's update or on notices in flight, an on-duty store whose people
-# are all at their cap backs off instead of spinning, an imported order's holder gets the
-# reminder notice, every take-back and wish wait is published to the UI, and the rule read
-# is the sub-site's own where its admin set one.
-SERVE_REQUESTS = "serve-requests"
 # Someone is on duty but nobody can take the order (capacity caps): look again after this,
 # doubling per wait up to the maximum (the roster signal and a manager's action wake sooner).
 BUSY_RECHECK = timedelta(seconds=30)
 BUSY_RECHECK_MAX = timedelta(minutes=10)
 NOTICE_HANDOVER_WAIT = timedelta(seconds=10)
-# Since this patch the accept deadline runs from when the assignee was told (their first
-# notice of the round delivered), not from the selection: under a backlog (a worker that
-# restarts, a slow relay) a notice that leaves late no longer costs the person their chance,
-# and the reassignments that would cause — each one more load — no longer feed the backlog.
-DEADLINE_FROM_NOTICE = "deadline-from-notice"
+# The accept deadline runs from when the assignee was told (their first notice of the round
+# delivered), not from the selection: under a backlog (a worker that restarts, a slow relay)
+# a notice that leaves late does not cost the person their chance, and the reassignments
+# that would cause — each one more load — do not feed the backlog.
 TOLD_WAIT_MAX = timedelta(minutes=2)  # every channel down: the clock starts anyway
 DEADLINE_SLACK = timedelta(seconds=1)  # told within this of the selection: nothing to move
 
@@ -106,7 +98,6 @@ class OrderDispatch:
         self._selecting = False
         self._manager_busy = False  # a manager's update is between its validator and its round
         self._closing = False  # continue-as-new has begun: manager updates wait for the new run
-        self._serves_requests = False  # the SERVE_REQUESTS patch holds for this run
         self._roster_changed = False
         self._db = asyncio.Lock()  # projection writes from handlers and loop stay in order
         self._notices: list[asyncio.Task[Any]] = []
@@ -120,7 +111,6 @@ class OrderDispatch:
         self.order = start.order
         self.state = start.state or DispatchState()
         self._history_limit = start.history_limit
-        self._serves_requests = workflow.patched(SERVE_REQUESTS)
         if self.state.routed is None:
             self.state.routed = await self._step(
                 acts.route_order, self.order, summary="route to a store"
@@ -154,7 +144,7 @@ class OrderDispatch:
         forced, self._requested = self._requested, None
         # From here on a roster change must wake a wait for a shift (no lost wake-ups).
         self._roster_changed = False
-        if forced is None and self._wish_pending() and workflow.patched("preferred-consultant"):
+        if forced is None and self._wish_pending():
             forced = await self._customer_wish(rule)
             if forced is None:  # a manager may have spoken while we waited for the wish
                 forced, self._requested = self._requested, None
@@ -183,7 +173,7 @@ class OrderDispatch:
         self._publish()
         imported = forced is not None and forced.actor == "import"
         self._telling = self._notify(
-            "reminder" if imported and self._serves_requests else "assigned",
+            "reminder" if imported else "assigned",
             [result.staff_id],
             rule,
             deadline=result.accept_deadline.isoformat(),
@@ -240,8 +230,7 @@ class OrderDispatch:
                 note=f"{status.reason}; their shift starts {starts.isoformat()}",
             )
             self._waiting = True
-            if self._serves_requests:
-                self._publish()
+            self._publish()
             await self._until(
                 lambda: self._requested is not None or self._roster_changed,
                 starts,
@@ -267,7 +256,7 @@ class OrderDispatch:
         assert a is not None
         untouched = lambda: self._offered(a)  # noqa: E731
         telling, self._telling = self._telling, []
-        if telling and untouched() and workflow.patched(DEADLINE_FROM_NOTICE):
+        if telling and untouched():
             await self._start_clock_when_told(a, rule, telling)
         remind_at = a.accept_deadline - timedelta(seconds=rule.reminder_before_seconds)
         if (
@@ -388,7 +377,7 @@ class OrderDispatch:
                 next_shift=next_start.isoformat() if next_start else None,
             )
         until = next_start if next_start else now + ROSTER_RECHECK
-        if self._serves_requests and until <= now:  # on duty, but all at their cap
+        if until <= now:  # on duty, but all at their cap
             backoff = BUSY_RECHECK * 2 ** min(self.state.waits - 1, 10)
             until = now + min(backoff, BUSY_RECHECK_MAX)
         await self._until(
@@ -530,8 +519,7 @@ class OrderDispatch:
     def _claim_manager_request(self) -> None:
         """From here a second manager action is refused. Checked again in the handler: two
         updates that arrive together both pass their validators before either handler runs."""
-        if self._serves_requests:
-            self._manager_may_act()
+        self._manager_may_act()
         self._manager_busy = True
 
     def _manager_may_act(self) -> None:
@@ -556,7 +544,7 @@ class OrderDispatch:
     async def _serve(self, action: ManagerAction) -> OrderView:
         """Hand a manager's request to the loop; answer once a round has served it."""
         self._requested = action  # before the take-back wakes the loop, so the loop sees it
-        if self._serves_requests and self._selecting:
+        if self._selecting:
             # The round being chosen did not see the request: let it land, then take it back.
             await workflow.wait_condition(lambda: not self._selecting)
         await self._take_back(action)
@@ -569,8 +557,7 @@ class OrderDispatch:
             return
         self.state.assignment = None
         self._remember_previous(a.staff_id)
-        if self._serves_requests:
-            self._publish()
+        self._publish()
         await self._record(
             "reassigned",
             round=a.round,
@@ -627,14 +614,9 @@ class OrderDispatch:
         return result
 
     async def _lookup(self, activity: Callable[..., Awaitable[T]], *args: Any, summary: str) -> T:
-        """A database read (load_rule may also insert the default rule, idempotently).
-
-        Since the "local-lookups" patch it runs as a local activity: in the worker, recorded
-        as a marker, no trip through the server's task queues (two of those fewer per
-        reassignment). Orders started before keep the regular activity, so their histories
-        replay unchanged."""
-        if not workflow.patched(LOCAL_LOOKUPS):
-            return await self._step(activity, *args, summary=summary)
+        """A database read (load_rule may also insert the default rule, idempotently), as a
+        local activity: in the worker, recorded as a marker, no trip through the server's task
+        queues."""
         result: T = await workflow.execute_local_activity(
             activity,
             args=list(args),
@@ -645,10 +627,10 @@ class OrderDispatch:
         return result
 
     async def _load_rule(self) -> Rule:
-        """The rule in force for the order's sub-site (since the patch; head office's before)."""
+        """The rule in force for the order's sub-site (its own, else head office's)."""
         assert self.order is not None
         routed = self.state.routed
-        if self._serves_requests and routed is not None and routed.subsite_id is not None:
+        if routed is not None and routed.subsite_id is not None:
             return await self._lookup(
                 acts.load_rule,
                 self.order.type,
@@ -682,7 +664,7 @@ class OrderDispatch:
         **context: str | int | None,
     ) -> list[asyncio.Task[Any]]:
         """Start one notice per recipient and channel; the loop's timers never wait for them
-        (only, since DEADLINE_FROM_NOTICE, the accept clock starts once the assignee is told)."""
+        (only the accept clock starts once the assignee is told)."""
         routed = self.state.routed
         assert routed is not None
         fields: dict[str, str | int | None] = {
@@ -732,9 +714,7 @@ class OrderDispatch:
         """Hand over only when nothing would make the hand-over hang or hold the order: a
         manager's update waits for a round of this run (serve it first), and a notice still
         retrying after NOTICE_HANDOVER_WAIT (a mail or SMS outage) defers the hand-over to a
-        later round instead of delaying this one. Before the patch the run waited for both."""
-        if not self._serves_requests:
-            return True
+        later round instead of delaying this one."""
         if self._requested is not None or self._manager_busy:
             return False
         settled = lambda: all(n.done() for n in self._notices)  # noqa: E731
