@@ -21,6 +21,8 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from models import Order, OrderStatus
+from models.db import session
 from settings import settings
 from workflows import search_attributes as sa
 from workflows.contracts import OrderInput, OrderRequest, OrderView
@@ -29,6 +31,24 @@ from workflows.dispatch import WORKFLOW_FOR_TYPE
 
 def workflow_id(order_id: str) -> str:
     return f"order-{order_id}"
+
+
+class OrderEnded(Exception):
+    """The order id belongs to an order already completed or cancelled (the API's 409)."""
+
+
+async def ended_order(order_id: str) -> str | None:
+    """Why `order_id` may not start again, from the projection (it outlives Temporal's
+    retention of the history, which the workflow id reuse policy alone relies on)."""
+    async with session() as db:
+        row = await db.get(Order, order_id)
+    if row is None or row.status not in (OrderStatus.COMPLETED, OrderStatus.CANCELLED):
+        return None
+    if row.status == OrderStatus.CANCELLED:
+        at = row.cancelled_at.isoformat() if row.cancelled_at else "an unknown time"
+        return f"order {order_id!r} was cancelled at {at} ({row.cancel_reason or 'no reason'})"
+    at = row.completed_at.isoformat() if row.completed_at else "an unknown time"
+    return f"order {order_id!r} was completed at {at}"
 
 
 async def connect() -> Client:
@@ -43,9 +63,11 @@ async def start_order(
         raise ValueError(
             f"unknown order type {order.type!r}; use one of {sorted(WORKFLOW_FOR_TYPE)}"
         )
+    ended = await ended_order(order.order_id)
+    if ended is not None:
+        raise OrderEnded(ended)
     client = client or await connect()
     workflow_class = WORKFLOW_FOR_TYPE[order.type]
-    store = f"store {order.store_id}" if order.store_id else "store to be routed"
     try:
         return await client.start_workflow(
             workflow_class.__name__,  # the workflow type's name
@@ -62,7 +84,8 @@ async def start_order(
                     SearchAttributePair(sa.ORDER_STATUS, "received"),
                 ]
             ),
-            static_summary=f"Order {order.order_id} · {order.type} · {store}",
+            # Only what never changes: the store and holder are in the current details.
+            static_summary=f"Order {order.order_id} · {order.type}",
             static_details=(
                 f"**Customer** {order.customer.name or '—'} · **category** {order.category or '—'}"
                 f" · **IP** {order.client_ip or '—'} · **host** {order.host or '—'}"

@@ -14,6 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.access import MANAGERS, acting_staff, load_order, require
 from api.deps import DB, Caller, Principal, Temporal
 from api.schemas import (
+    CancelIn,
     LiveState,
     OrderAccepted,
     OrderIn,
@@ -31,8 +32,8 @@ from models import (
     OrderType,
     Role,
 )
-from starter import start_order, workflow_id
-from workflows.contracts import ManagerAction, OrderView, StaffAction
+from starter import OrderEnded, start_order, workflow_id
+from workflows.contracts import CancelRequest, ManagerAction, OrderView, StaffAction
 from workflows.dispatch import OrderDispatch
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -49,7 +50,10 @@ async def submit_order(
     if body.type == OrderType.ASSIGNED_UNPROCESSED and body.assignee_id is None:
         raise HTTPException(422, "assignee_id is required for an assigned_unprocessed order")
     order = body.to_request(host=request.headers.get("host"))
-    handle = await start_order(order, client=client)
+    try:
+        handle = await start_order(order, client=client)
+    except OrderEnded as exc:
+        raise HTTPException(409, str(exc)) from exc
     response.headers["Location"] = f"/api/v1/orders/{body.order_id}"
     return OrderAccepted(
         order_id=body.order_id,
@@ -218,3 +222,15 @@ async def redispatch(
     """A manager asks for a new selection now; the current assignee is skipped."""
     action = ManagerAction(actor=caller.name, reason=body.reason if body else "")
     return await _manager_action(db, client, caller, order_id, OrderDispatch.redispatch, action)
+
+
+@router.post("/{order_id}/cancel", response_model=LiveState)
+async def cancel(
+    order_id: str, body: CancelIn, db: DB, client: Temporal, caller: Caller
+) -> LiveState:
+    """End the order unhandled (the store's manager, the sub-site admin, head office, the web
+    backend); whoever holds it is told."""
+    require(caller, *MANAGERS, Role.SERVICE)
+    await load_order(db, caller, order_id)
+    request = CancelRequest(actor=caller.name, reason=body.reason, note=body.note)
+    return await _update(client, order_id, OrderDispatch.cancel, request)

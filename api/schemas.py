@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -124,6 +124,13 @@ class RedispatchIn(BaseModel):
     reason: str = Field(default="", max_length=500)
 
 
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Literal["customer_cancelled", "duplicate", "spam", "other"]
+    note: str = Field(default="", max_length=300, description="required with reason 'other'")
+
+
 class LiveState(BaseModel):
     order_id: str
     type: str
@@ -134,6 +141,8 @@ class LiveState(BaseModel):
     escalated: bool
     accept_deadline: datetime | None
     process_deadline: datetime | None
+    phase: str = Field(description="the dispatch loop's phase (dispatch.phases.Phase)")
+    wait_reason: str = Field(default="", description="why it waits, in waiting_for_shift")
 
 
 class Page(BaseModel):

@@ -64,7 +64,7 @@ class NewOrderWorkflowWithAnUnguardedChange(OrderDispatch):
     @workflow.run
     async def run(self, start: OrderInput) -> OrderView:
         await workflow.sleep(1)
-        return await self._dispatch(start)
+        return await self._dispatch()
 
 
 async def test_an_unguarded_change_is_caught_as_nondeterministic() -> None:
@@ -105,7 +105,7 @@ class NewOrderWorkflowWithAGuardedChange(OrderDispatch):
     async def run(self, start: OrderInput) -> OrderView:
         if workflow.patched("example-change"):
             await workflow.sleep(1)
-        return await self._dispatch(start)
+        return await self._dispatch()
 
 
 async def test_a_change_behind_patched_replays_the_1_0_histories() -> None:
