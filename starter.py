@@ -71,7 +71,7 @@ async def start_order(
     try:
         return await client.start_workflow(
             workflow_class.__name__,  # the workflow type's name
-            OrderInput(order=order),
+            OrderInput(order=order, webhooks=bool(settings.WEBHOOK_URL)),
             result_type=OrderView,
             id=workflow_id(order.order_id),
             task_queue=task_queue or settings.TEMPORAL_TASK_QUEUE,

@@ -183,7 +183,8 @@ class DispatchState:
     imported_adopted: bool = False
     wish_done: bool = False  # the customer's preferred consultant has been tried
     cancelled: Cancellation | None = None
-    status_events: int = 0  # status changes published so far: the webhook's event number
+    status_events: int = 0  # status changes sent to the webhook so far (its event number)
+    last_status_event: str = ""  # what the last one said: the same is not sent twice
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,9 @@ class OrderInput:
     # Continue-as-new past this many events: well before a few thousand, so a long-unhandled
     # order keeps a short history (tests lower it to see a continue-as-new quickly).
     history_limit: int = 1500
+    # Status webhooks on for this order (WEBHOOK_URL was set when it was started): fixed per
+    # order, so a changed setting never changes what a running order's history replays.
+    webhooks: bool = False
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities import orders as acts
     from activities.notices import NoticeRequest, send_notice
+    from activities.webhooks import StatusEvent, send_status_webhook
     from dispatch.phases import (
         ENDED,
         NEXT_SHIFT,
@@ -67,6 +68,8 @@ NOTICE_TIMEOUT = timedelta(seconds=60)
 NOTICE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=60)
 )
+# Webhooks, like notices, decide their own final failure; Temporal paces the retries.
+WEBHOOK_TIMEOUT = timedelta(seconds=30)
 # With no duty slot ahead at all, look again this often (the roster signal wakes us sooner).
 ROSTER_RECHECK = timedelta(hours=6)
 # Someone is on duty but nobody can take the order (capacity caps): look again after this,
@@ -97,6 +100,7 @@ class OrderDispatch(OrderHandlers):
         self.order: OrderRequest = start.order
         self.state: DispatchState = start.state or DispatchState()
         self.history_limit = start.history_limit
+        self.webhooks = start.webhooks
         self.rule: Rule | None = None  # read again at every turn
         self.pending: PendingRequest | None = None
         self.roster_changed_for: set[int] | None = None
@@ -540,6 +544,32 @@ class OrderDispatch(OrderHandlers):
         self._notices = [n for n in self._notices if not n.done()] + started
         return started
 
+    def _send_status_event(self, view: OrderView) -> None:
+        """Tell the web backend of a new status (or holder, or round); never waited for."""
+        said = f"{view.status}:{view.assignee_id}:{view.round}"
+        if not self.webhooks or said == self.state.last_status_event:
+            return
+        self.state.last_status_event = said
+        self.state.status_events += 1
+        event = StatusEvent(
+            id=f"{view.order_id}:{self.state.status_events}",
+            order_id=view.order_id,
+            status=view.status,
+            phase=view.phase,
+            assignee_id=view.assignee_id,
+            round=view.round,
+            at=workflow.now(),
+        )
+        self._notices.append(
+            workflow.start_activity(
+                send_status_webhook,
+                event,
+                summary=f"status webhook {event.id}: {event.status}",
+                start_to_close_timeout=WEBHOOK_TIMEOUT,
+                retry_policy=NOTICE_RETRY,
+            )
+        )
+
     def _notify_holder_of_cancel(self, staff_id: int, cancellation: Cancellation) -> None:
         if self.rule is not None:
             self._notify("cancelled", [staff_id], self.rule, cancel_reason=cancellation.reason)
@@ -573,7 +603,10 @@ class OrderDispatch(OrderHandlers):
     def _continue_as_new(self) -> None:
         workflow.continue_as_new(
             OrderInput(
-                order=self.order, state=replace(self.state), history_limit=self.history_limit
+                order=self.order,
+                state=replace(self.state),
+                history_limit=self.history_limit,
+                webhooks=self.webhooks,
             )
         )
 
@@ -663,6 +696,7 @@ class OrderDispatch(OrderHandlers):
         if updates:
             workflow.upsert_search_attributes(updates)
             self._published = wanted
+        self._send_status_event(view)
         holder = f"staff {view.assignee_id}" if view.assignee_id else "nobody"
         store = f"store {view.store_id}" if view.store_id else "no store yet"
         why = f" ({view.wait_reason})" if view.wait_reason else ""
