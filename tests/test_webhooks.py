@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from models import Assignment
 from settings import settings
 from tests.api_helpers import events_of
 from tests.conftest import Dispatch, eventually, free_port
 from tests.factories import make_store_world
 from tests.test_order_workflow import new_order, start, wait_for_round
-from workflows.contracts import StaffAction
+from workflows.contracts import OrderRequest, OrderView, StaffAction
 from workflows.dispatch import NewOrderWorkflow
 
 SECRET = "webhook-secret-for-tests-0123456789"
@@ -76,17 +77,23 @@ async def receiver(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Receiver]:
     await runner.cleanup()
 
 
-async def test_every_status_change_is_delivered_signed_once_per_event(
-    dispatch: Dispatch, receiver: Receiver
-) -> None:
-    receiver.fail_first = 2  # the first two requests fail: Temporal retries them
+async def handled_in_one_round(dispatch: Dispatch) -> tuple[OrderRequest, Assignment, OrderView]:
+    """An order accepted and completed by its first assignee; the run's result (it ends only
+    once its webhooks settled)."""
     world = await make_store_world(consultants=2)
     order = new_order(world)
     handle = await start(dispatch, order)
     first = await wait_for_round(order.order_id, 1)
     await handle.execute_update(NewOrderWorkflow.accept, StaffAction(staff_id=first.staff_id))
     await handle.execute_update(NewOrderWorkflow.complete, StaffAction(staff_id=first.staff_id))
-    await handle.result()  # the workflow ends only once its webhooks settled
+    return order, first, await handle.result()
+
+
+async def test_every_status_change_is_delivered_signed_once_per_event(
+    dispatch: Dispatch, receiver: Receiver
+) -> None:
+    receiver.fail_first = 2  # the first two requests fail: Temporal retries them
+    order, first, _ = await handled_in_one_round(dispatch)
 
     events = sorted(receiver.events.values(), key=lambda e: int(e["id"].rsplit(":", 1)[1]))
     assert [(e["status"], e["assignee_id"], e["round"]) for e in events] == [
@@ -107,13 +114,8 @@ async def test_a_refused_webhook_is_recorded_on_the_order_and_holds_nothing_up(
     dispatch: Dispatch, receiver: Receiver
 ) -> None:
     receiver.refuse = True
-    world = await make_store_world(consultants=2)
-    order = new_order(world)
-    handle = await start(dispatch, order)
-    first = await wait_for_round(order.order_id, 1)
-    await handle.execute_update(NewOrderWorkflow.accept, StaffAction(staff_id=first.staff_id))
-    await handle.execute_update(NewOrderWorkflow.complete, StaffAction(staff_id=first.staff_id))
-    assert (await handle.result()).status == "completed"
+    order, _, view = await handled_in_one_round(dispatch)
+    assert view.status == "completed"
 
     async def recorded() -> None:
         failed = [e for e in await events_of(order.order_id) if e.kind == "webhook_failed"]
