@@ -236,14 +236,16 @@ async def _client_or_none(request: Request) -> Client | None:
         return None
 
 
-async def wake_stores(request: Request, store_ids: list[int] | None) -> int | None:
-    """Signal `roster_changed` to the waiting orders of these stores; None if Temporal is down
-    (the orders look again at their own next timer)."""
+async def wake_stores(
+    request: Request, store_ids: list[int] | None, staff_ids: list[int] | None = None
+) -> int | None:
+    """Signal `roster_changed` (for these staff, if named) to the waiting orders of these
+    stores; None if Temporal is down (the orders look again at their own next timer)."""
     client = await _client_or_none(request)
     if client is None:
         return None
     try:
-        return len(await wake_waiting(client, store_ids))
+        return len(await wake_waiting(client, store_ids, staff_ids))
     except RPCError:
         return None
 
@@ -398,7 +400,7 @@ async def update_staff(
         )
     woken = None
     if sent & {"store_id", "active", "capacity", "role"}:
-        woken = await wake_stores(request, sorted({old_store, staff.store_id}))
+        woken = await wake_stores(request, sorted({old_store, staff.store_id}), [staff_id])
     return _staff_json(
         staff,
         points=await _balance(db, staff_id),
@@ -441,7 +443,7 @@ async def resume_rotation(
     db.add(staff)
     await db.commit()
     await db.refresh(staff)
-    return _staff_json(staff, woken=await wake_stores(request, [staff.store_id]))
+    return _staff_json(staff, woken=await wake_stores(request, [staff.store_id], [staff_id]))
 
 
 # ---------------------------------------------------------------- points
@@ -545,7 +547,7 @@ async def put_patterns(
     result = await _patterns(db, staff)
     return result | {
         "slots_added": rolled.slots_added,
-        "woken": await wake_stores(request, [staff.store_id]),
+        "woken": await wake_stores(request, [staff.store_id], [staff_id]),
     }
 
 
@@ -603,7 +605,7 @@ async def add_leave(
     return leave.model_dump(mode="json") | {
         "released": _released_json(released),
         "workflow_id": workflow_id,
-        "woken": await wake_stores(request, [staff.store_id]),
+        "woken": await wake_stores(request, [staff.store_id], [staff_id]),
     }
 
 
@@ -640,7 +642,8 @@ async def delete_leave(
         # The planned start need not fire (it would find no leave anyway).
         with contextlib.suppress(RPCError):
             await client.get_workflow_handle(leave_workflow_id(leave_id)).cancel()
-    return {"deleted": leave_id, "woken": await wake_stores(request, [staff.store_id])}
+    woken = await wake_stores(request, [staff.store_id], [staff_id])
+    return {"deleted": leave_id, "woken": woken}
 
 
 # ---------------------------------------------------------------- slots, swaps, on duty
@@ -852,7 +855,7 @@ async def swap_slots(body: SwapIn, request: Request, db: DB, caller: Caller) -> 
     return {
         "slots": [_slot_json(s) for s in new],
         "reason": body.reason,
-        "woken": await wake_stores(request, [new[0].store_id]),
+        "woken": await wake_stores(request, [new[0].store_id], [s.staff_id for s in new]),
     }
 
 

@@ -97,3 +97,35 @@ async def test_off_duty_preferred_consultant_falls_back_to_their_store(
     [fallback] = await events(order.order_id, "wish_fallback")
     assert fallback.detail["staff_id"] == wanted.id
     assert "not on duty" in fallback.detail["note"]
+
+
+async def test_a_wait_for_the_consultant_ends_only_for_a_change_that_concerns_them(
+    dispatch: Dispatch,
+) -> None:
+    await set_rule(
+        wish_fallback="wait_for_shift", wish_wait_seconds=7200, reminder_before_seconds=0
+    )
+    world = await make_store_world(consultants=3)
+    wanted, colleague = world.consultants[1], world.consultants[2]
+    assert wanted.id is not None and colleague.id is not None
+    await shift_later(world, wanted.id, hours=1)
+    order = new_order(world, preferred_staff_id=wanted.id)
+    handle = await start(dispatch, order)
+
+    async def waiting() -> None:
+        view = await handle.query(NewOrderWorkflow.live_state)
+        assert view.phase == "waiting_for_shift"
+        assert view.wait_reason == "preferred consultant's shift"
+
+    await eventually(waiting)
+    # A colleague's roster changed: the wait for the consultant goes on.
+    await handle.signal(NewOrderWorkflow.roster_changed, [colleague.id])
+    await handle.query(NewOrderWorkflow.live_state)  # the signal has been taken in
+    await waiting()
+    assert await events(order.order_id, "wish_fallback") == []
+
+    # Their own roster changed (still off duty): the order looks again, and goes to the store.
+    await handle.signal(NewOrderWorkflow.roster_changed, [wanted.id])
+    first = await wait_for_round(order.order_id, 1)
+    assert first.staff_id != wanted.id
+    assert len(await events(order.order_id, "wish_fallback")) == 1

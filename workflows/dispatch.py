@@ -306,7 +306,7 @@ class OrderDispatch(OrderHandlers):
         shift. A store with no duty slot ahead at all is escalated at once."""
         self.state.waits += 1
         now = workflow.now()
-        next_start = await self._lookup(
+        next_start = await self._step(
             acts.next_duty_start, self._store_id(), now, summary="find next duty window"
         )
         reason = NO_ROSTER if next_start is None else NEXT_SHIFT
@@ -359,7 +359,7 @@ class OrderDispatch(OrderHandlers):
         assert self.state.routed is not None and self.state.routed.preferred_staff_id
         wanted = self.state.routed.preferred_staff_id
         summary = f"is preferred consultant {wanted} free"
-        status = await self._lookup(
+        status = await self._step(
             acts.consultant_available, wanted, workflow.now(), summary=summary
         )
         starts = status.next_duty_start
@@ -387,7 +387,7 @@ class OrderDispatch(OrderHandlers):
             self.roster_changed_for = None
             if self._request_ready() or self._ended():
                 return None
-            status = await self._lookup(
+            status = await self._step(
                 acts.consultant_available, wanted, workflow.now(), summary=summary
             )
         if status.available:
@@ -445,20 +445,11 @@ class OrderDispatch(OrderHandlers):
             )
 
     async def _step(self, activity: Callable[..., Awaitable[T]], *args: Any, summary: str) -> T:
-        """One database step, retried until the database answers."""
-        result: T = await workflow.execute_activity(
-            activity,
-            args=list(args),
-            summary=summary,
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
-        )
-        return result
-
-    async def _lookup(self, activity: Callable[..., Awaitable[T]], *args: Any, summary: str) -> T:
-        """A database read (load_rule may also insert the default rule, idempotently), as a
-        local activity: in the worker, recorded as a marker, no trip through the server's task
-        queues."""
+        """One database step (routing, selection, a projection write, a read), retried until
+        the database answers. A local activity: run by this worker right inside the workflow
+        task and recorded as a marker — no trip through the server's task queue, and no wait
+        behind the notices that fill the activity slots (the hot path's queueing: an accept
+        used to be answered only once its projection write got a slot behind them)."""
         result: T = await workflow.execute_local_activity(
             activity,
             args=list(args),
@@ -472,13 +463,13 @@ class OrderDispatch(OrderHandlers):
         """The rule in force for the order's sub-site (its own, else head office's)."""
         routed = self.state.routed
         if routed is not None and routed.subsite_id is not None:
-            return await self._lookup(
+            return await self._step(
                 acts.load_rule,
                 self.order.type,
                 routed.subsite_id,
                 summary=f"read allocation rule of sub-site {routed.subsite_code}",
             )
-        return await self._lookup(acts.load_rule, self.order.type, summary="read allocation rule")
+        return await self._step(acts.load_rule, self.order.type, summary="read allocation rule")
 
     async def _record(self, kind: str, *, at: datetime | None = None, **fields: Any) -> None:
         """Bring the database projection in step with a transition of this order."""
@@ -496,7 +487,7 @@ class OrderDispatch(OrderHandlers):
             )
 
     async def _contacts(self) -> StoreContacts:
-        return await self._lookup(
+        return await self._step(
             acts.store_contacts, self._store_id(), summary="look up manager and admins"
         )
 

@@ -62,9 +62,7 @@ class OrderHandlers(ABC):
     async def _record(self, kind: str, *, at: datetime | None = None, **fields: Any) -> None: ...
 
     @abstractmethod
-    async def _lookup(
-        self, activity: Callable[..., Awaitable[T]], *args: Any, summary: str
-    ) -> T: ...
+    async def _step(self, activity: Callable[..., Awaitable[T]], *args: Any, summary: str) -> T: ...
 
     @abstractmethod
     def _notify_holder_of_cancel(self, staff_id: int, cancellation: Cancellation) -> None: ...
@@ -130,7 +128,7 @@ class OrderHandlers(ABC):
         assert action.staff_id is not None
         request = self._claim(action, ready=False)
         try:
-            await self._lookup(
+            await self._step(
                 acts.check_staff_in_store,
                 StaffCheck(staff_id=action.staff_id, store_id=self._store_id()),
                 summary=f"check staff {action.staff_id} belongs to the store",
