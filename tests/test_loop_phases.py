@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from sqlmodel import select
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
@@ -18,7 +19,7 @@ from tests.api_helpers import add_slot, assignments_of, events_of
 from tests.conftest import Dispatch, eventually
 from tests.factories import make_store_world
 from tests.test_order_workflow import new_order, notices, set_rule, start, wait_for_round
-from workflows.contracts import CancelRequest, OrderView, StaffAction
+from workflows.contracts import CancelRequest, ManagerAction, OrderView, StaffAction
 from workflows.dispatch import NewOrderWorkflow
 
 
@@ -205,3 +206,41 @@ async def test_cancel_from_temporal_ends_the_order_as_cancelled(dispatch: Dispat
         assert ("cancelled", first.staff_id) in told
 
     await eventually(cancelled)
+
+
+async def test_a_step_the_database_refuses_escalates_the_order_as_stuck(
+    dispatch: Dispatch, clean_db: str
+) -> None:
+    """The database refuses round 2's row (a constraint, standing for any refusal of the
+    data): no retry can fix it, so the order is escalated with the reason, not retried in
+    silence; once fixed, a manager's re-dispatch goes on."""
+    await set_rule(accept_timeout_seconds=600, reminder_before_seconds=0)
+    world = await make_store_world(consultants=2)
+    order = new_order(world)
+    handle = await start(dispatch, order)
+    first = await wait_for_round(order.order_id, 1)
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        conn.execute("ALTER TABLE assignment ADD CONSTRAINT refuse_round_2 CHECK (round < 2)")
+    try:
+        await handle.execute_update(NewOrderWorkflow.decline, StaffAction(staff_id=first.staff_id))
+
+        async def stuck() -> None:
+            view = await handle.query(NewOrderWorkflow.live_state)
+            assert (view.phase, view.status) == ("waiting_for_manager", "escalated")
+            assert view.wait_reason.startswith("stuck: IntegrityError")
+            told = {(n.kind, n.staff_id) for n in await notices(order.order_id)}
+            assert ("escalated", world.manager.id) in told
+
+        await eventually(stuck)
+        row = await order_row(order.order_id)
+        assert (row.status, row.phase) == ("escalated", "waiting_for_manager")
+        [event] = [e for e in await events_of(order.order_id) if e.kind == "stuck"]
+        assert "refuse_round_2" in event.detail["note"]
+    finally:
+        with psycopg.connect(clean_db, autocommit=True) as conn:
+            conn.execute("ALTER TABLE assignment DROP CONSTRAINT IF EXISTS refuse_round_2")
+
+    view = await handle.execute_update(
+        NewOrderWorkflow.redispatch, ManagerAction(actor="manager", reason="fixed")
+    )
+    assert (view.phase, view.round) == ("offered", 2)

@@ -34,6 +34,14 @@ async def shift_later(world: StoreWorld, staff_id: int, *, hours: float) -> date
     return starts
 
 
+async def waiting_rule_and_store() -> StoreWorld:
+    """The rule waits up to two hours for a preferred consultant; a store of three."""
+    await set_rule(
+        wish_fallback="wait_for_shift", wish_wait_seconds=7200, reminder_before_seconds=0
+    )
+    return await make_store_world(consultants=3)
+
+
 async def events(order_id: str, kind: str) -> list[OrderEvent]:
     async with session() as db:
         rows = await db.exec(
@@ -57,10 +65,7 @@ async def test_preferred_consultant_on_duty_gets_the_first_round(dispatch: Dispa
 async def test_off_duty_preferred_consultant_is_waited_for_when_the_rule_says_so(
     dispatch: Dispatch,
 ) -> None:
-    await set_rule(
-        wish_fallback="wait_for_shift", wish_wait_seconds=7200, reminder_before_seconds=0
-    )
-    world = await make_store_world(consultants=3)
+    world = await waiting_rule_and_store()
     wanted = world.consultants[1]
     shift = await shift_later(world, wanted.id, hours=1)
     order = new_order(world, preferred_staff_id=wanted.id)
@@ -102,10 +107,7 @@ async def test_off_duty_preferred_consultant_falls_back_to_their_store(
 async def test_a_wait_for_the_consultant_ends_only_for_a_change_that_concerns_them(
     dispatch: Dispatch,
 ) -> None:
-    await set_rule(
-        wish_fallback="wait_for_shift", wish_wait_seconds=7200, reminder_before_seconds=0
-    )
-    world = await make_store_world(consultants=3)
+    world = await waiting_rule_and_store()
     wanted, colleague = world.consultants[1], world.consultants[2]
     assert wanted.id is not None and colleague.id is not None
     await shift_later(world, wanted.id, hours=1)

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities import orders as acts
@@ -58,10 +58,16 @@ with workflow.unsafe.imports_passed_through():
 
 T = TypeVar("T")
 
-# Database steps retry forever with backoff: an outage delays an order, never loses it.
+# Database steps retry forever with backoff: an outage delays an order, never loses it. A
+# refusal of the data itself (a constraint, a value out of range) no retry can fix: it fails
+# at once, and the order is escalated as stuck (OrderDispatch._stuck) instead of retrying
+# in silence for ever.
+REFUSED_BY_THE_DATABASE = ("IntegrityError", "DataError")
 DB_TIMEOUT = timedelta(seconds=30)
 DB_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=list(REFUSED_BY_THE_DATABASE),
 )
 # Notices decide their own final failure (see activities/notices.py); Temporal only paces them.
 NOTICE_TIMEOUT = timedelta(seconds=60)
@@ -83,6 +89,16 @@ NOTICE_HANDOVER_WAIT = timedelta(seconds=10)
 # that would cause — each one more load — do not feed the backlog.
 TOLD_WAIT_MAX = timedelta(minutes=2)  # every channel down: the clock starts anyway
 DEADLINE_SLACK = timedelta(seconds=1)  # told within this of the selection: nothing to move
+
+
+def _refusal(exc: FailureError) -> str | None:
+    """What the database refused, if that is why a step failed (None: anything else)."""
+    cause: BaseException | None = exc
+    while isinstance(cause, FailureError):
+        if isinstance(cause, ApplicationError) and cause.type in REFUSED_BY_THE_DATABASE:
+            return f"{cause.type}: {cause.message}"
+        cause = cause.cause
+    return None
 
 
 def _delivered(notice: asyncio.Task[Any]) -> bool:
@@ -121,15 +137,13 @@ class OrderDispatch(OrderHandlers):
             while self.state.phase not in ENDED:
                 if self._history_is_long() and await self._ready_to_continue_as_new():
                     self._continue_as_new()
-                self.rule = rule = await self._load_rule()
-                phase = self._next_phase()
-                if phase == Phase.SELECTING:
-                    await self._select_next(rule)
-                elif phase == Phase.WAITING_FOR_MANAGER:
-                    self._enter(phase)
-                    await workflow.wait_condition(lambda: self._request_ready() or self._ended())
-                elif phase in (Phase.OFFERED, Phase.ACCEPTED):
-                    await self._wait_for_assignee(rule)
+                try:
+                    await self._turn()
+                except FailureError as exc:
+                    refused = _refusal(exc)
+                    if refused is None:
+                        raise
+                    await self._stuck(refused)
         except asyncio.CancelledError:
             # "Request Cancellation" in the Temporal UI, `temporal workflow cancel`: end the
             # order as cancelled everywhere, then let the run end as cancelled too.
@@ -140,6 +154,34 @@ class OrderDispatch(OrderHandlers):
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._drain_notices()  # after the handlers: a cancel tells the holder last
         return self._view()
+
+    async def _turn(self) -> None:
+        """One turn of the loop: what the phase asks for, until something changes it."""
+        self.rule = rule = await self._load_rule()
+        phase = self._next_phase()
+        if phase == Phase.SELECTING:
+            await self._select_next(rule)
+        elif phase == Phase.WAITING_FOR_MANAGER:
+            self._enter(phase)
+            await workflow.wait_condition(lambda: self._request_ready() or self._ended())
+        elif phase in (Phase.OFFERED, Phase.ACCEPTED):
+            await self._wait_for_assignee(rule)
+
+    async def _stuck(self, refused: str) -> None:
+        """A step the database refused: escalate with the reason, and wait for a manager
+        (their re-dispatch or reassign-to, or a cancel) instead of retrying in silence."""
+        if self.pending is not None and not self.pending.served:
+            self.pending.served = True  # the request's round was the step that failed
+            self.pending = None
+        self.state.escalated = True
+        self._enter(Phase.WAITING_FOR_MANAGER, f"stuck: {refused}"[:64])
+        await self._record("stuck", round=self.state.round, note=refused[:500])
+        await self._record("escalated", round=self.state.round, note=f"stuck: {refused}"[:500])
+        contacts = await self._contacts()
+        if self.rule is not None:
+            told = contacts.escalation_chain()
+            self._notify("escalated", told, self.rule, occasion="stuck", reason=refused)
+        await workflow.wait_condition(lambda: self._request_ready() or self._ended())
 
     async def _route(self) -> None:
         """Tie the order to its store (once); an imported assignment is the first request."""
@@ -211,7 +253,6 @@ class OrderDispatch(OrderHandlers):
             return
         self.state.round = next_round
         self.state.waits = 0
-        self.state.wait_reason = ""
         self.state.assignment = CurrentAssignment(
             staff_id=result.staff_id,
             staff_name=result.staff_name,
@@ -312,8 +353,7 @@ class OrderDispatch(OrderHandlers):
         reason = NO_ROSTER if next_start is None else NEXT_SHIFT
         if next_start is not None and next_start <= now:
             reason = NOBODY_FREE  # on duty, but all at their cap
-        self.state.wait_reason = reason
-        self._enter(Phase.WAITING_FOR_SHIFT)
+        self._enter(Phase.WAITING_FOR_SHIFT, reason)
         await self._record(
             "waiting",
             at=now,
@@ -369,8 +409,7 @@ class OrderDispatch(OrderHandlers):
             and starts
             and starts - workflow.now() <= timedelta(seconds=rule.wish_wait_seconds)
         ):
-            self.state.wait_reason = WISH
-            self._enter(Phase.WAITING_FOR_SHIFT)
+            self._enter(Phase.WAITING_FOR_SHIFT, WISH)
             await self._record(
                 "waiting",
                 occasion="wish",
@@ -603,11 +642,11 @@ class OrderDispatch(OrderHandlers):
 
     # ------------------------------------------------------------ phase, view, publishing
 
-    def _enter(self, phase: Phase) -> None:
-        """Move to `phase` and publish what changed (search attributes, live details)."""
+    def _enter(self, phase: Phase, wait_reason: str = "") -> None:
+        """Move to `phase` (waiting: for `wait_reason`) and publish what changed (search
+        attributes, live details)."""
         self.state.phase = phase
-        if phase != Phase.WAITING_FOR_SHIFT:
-            self.state.wait_reason = ""
+        self.state.wait_reason = wait_reason
         self._publish()
 
     async def _until(self, woken: Callable[[], bool], deadline: datetime, summary: str) -> bool:
