@@ -247,6 +247,12 @@ class OrderDispatch(OrderHandlers):
         if request is not None:
             request.served = True
             self.pending = None
+        if self._ended():  # cancelled while the round was being recorded: close its row
+            if result.staff_id is not None:
+                await self._record(
+                    "cancelled", round=next_round, staff_id=result.staff_id, note="cancelled"
+                )
+            return
         if result.staff_id is None or result.accept_deadline is None:
             if self._next_phase(nobody_free=True) == Phase.WAITING_FOR_SHIFT:
                 await self._wait_for_shift(rule)  # the phase stays until the next selection
