@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     # retry policy's 2 s doubling to 60 s, 12 tries ride out a relay outage of about 7 minutes.
     NOTICE_MAX_ATTEMPTS: int = Field(default=12, ge=1, le=50)
 
+    # Status webhooks to the web backend (activities/webhooks.py): every status change of an
+    # order is POSTed to WEBHOOK_URL, signed with WEBHOOK_SECRET. Empty: none are sent.
+    WEBHOOK_URL: str = ""
+    WEBHOOK_SECRET: str = ""
+    WEBHOOK_MAX_ATTEMPTS: int = Field(default=10, ge=1, le=50)
+    WEBHOOK_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0)
+
     # Sites and IP location
     ROOT_DOMAIN: str = "o2o.localhost"
     PUBLIC_BASE_URL: str = "http://127.0.0.1:8000"
@@ -178,6 +185,8 @@ class Settings(BaseSettings):
             self.SMS_ACCOUNT and self.SMS_TOKEN
         ):
             problems.append("SMS_ACCOUNT and SMS_TOKEN: the twilio provider needs both")
+        if self.WEBHOOK_URL and len(self.WEBHOOK_SECRET) < 16:
+            problems.append("WEBHOOK_SECRET: a WEBHOOK_URL needs a secret of 16+ characters")
         if problems:
             raise ValueError("\n".join(problems))  # every problem at once, one per line
         return self

@@ -23,7 +23,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.runtime import Runtime
 
-from services.orders import workflow_id
+from services.orders import OrderEnded, ended_order, workflow_id
 from settings import settings
 from workflows import search_attributes as sa
 from workflows.contracts import OrderInput, OrderRequest, OrderView
@@ -50,13 +50,15 @@ async def start_order(
         raise ValueError(
             f"unknown order type {order.type!r}; use one of {sorted(WORKFLOW_FOR_TYPE)}"
         )
+    ended = await ended_order(order.order_id)
+    if ended is not None:
+        raise OrderEnded(ended)
     client = client or await connect()
     workflow_class = WORKFLOW_FOR_TYPE[order.type]
-    store = f"store {order.store_id}" if order.store_id else "store to be routed"
     try:
         return await client.start_workflow(
             workflow_class.__name__,  # the workflow type's name
-            OrderInput(order=order),
+            OrderInput(order=order, webhooks=bool(settings.WEBHOOK_URL)),
             result_type=OrderView,
             id=workflow_id(order.order_id),
             task_queue=task_queue or settings.TEMPORAL_TASK_QUEUE,
@@ -69,7 +71,8 @@ async def start_order(
                     SearchAttributePair(sa.ORDER_STATUS, "received"),
                 ]
             ),
-            static_summary=f"Order {order.order_id} · {order.type} · {store}",
+            # Only what never changes: the store and holder are in the current details.
+            static_summary=f"Order {order.order_id} · {order.type}",
             static_details=(
                 f"**Customer** {order.customer.name or '—'} · **category** {order.category or '—'}"
                 f" · **IP** {order.client_ip or '—'} · **host** {order.host or '—'}"

@@ -34,6 +34,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.notices import send_notice
 from activities.orders import ORDER_ACTIVITIES
 from activities.roster import ROSTER_ACTIVITIES, ROSTER_DAYS
+from activities.webhooks import WEBHOOK_ACTIVITIES
 from models.db import require_current_schema
 from notify.sms import close_clients as close_sms_clients
 from settings import settings
@@ -41,7 +42,12 @@ from workflows.dispatch import ORDER_WORKFLOWS
 from workflows.roster import ROSTER_WORKFLOWS, RosterMaintenanceInput, RosterMaintenanceWorkflow
 
 ROSTER_SCHEDULE_ID = "roster-maintenance"
-ACTIVITIES: list[Callable[..., Any]] = [*ORDER_ACTIVITIES, send_notice, *ROSTER_ACTIVITIES]
+ACTIVITIES: list[Callable[..., Any]] = [
+    *ORDER_ACTIVITIES,
+    send_notice,
+    *ROSTER_ACTIVITIES,
+    *WEBHOOK_ACTIVITIES,
+]
 ROSTER_EVERY = timedelta(hours=6)
 
 

@@ -288,6 +288,10 @@ async def route_order(order: OrderRequest) -> RoutedOrder:
     """
     async with session() as db:
         existing = await db.get(Order, order.order_id)
+        if existing is not None and existing.status in _ENDED:
+            return RoutedOrder(
+                store_id=existing.store_id, reason=existing.store_reason, ended=existing.status
+            )
         customer_id = await _customer_for(db, order, existing.customer_id if existing else None)
         if existing is None or existing.store_id is None:
             store, detail = await _choose_store(db, order, customer_id)
@@ -316,6 +320,7 @@ async def route_order(order: OrderRequest) -> RoutedOrder:
                     :300
                 ],
                 "workflow_id": workflow_id(order.order_id),
+                "phase": "selecting",
             }
             routing = {k: v for k, v in values.items() if k not in ("id", "workflow_id")}
             await db.exec(
@@ -359,7 +364,7 @@ async def route_order(order: OrderRequest) -> RoutedOrder:
 @activity.defn
 async def load_rule(order_type: str, subsite_id: int | None = None) -> Rule:
     """The rule in force now for the order's sub-site: running orders read it every round.
-    (Orders started before the "serve-requests" patch pass no sub-site: head office's.)"""
+    (An order with no sub-site reads head office's.)"""
     async with session() as db:
         return rule_snapshot(await rule_in_force(db, order_type, subsite_id))
 
@@ -399,12 +404,13 @@ async def assign_order(request: AssignRequest) -> AssignResult:
         if done is not None:  # a retry after the commit: the same decision, not a new draw
             return await _result(db, done)
         rule = request.rule
-        pool = await candidates(db, store_id=request.store_id, at=request.at)
+        reach = rule.channels.get("assigned", [])
+        pool = await candidates(db, store_id=request.store_id, at=request.at, channels=reach)
         if rule.capacity_per_staff is not None or any(c.capacity for c in pool):
             # Capacity is a count over all orders of the store: decide one order at a time.
             lock = text("SELECT pg_advisory_xact_lock(1, :s)")
             await (await db.connection()).execute(lock, {"s": request.store_id})
-            pool = await candidates(db, store_id=request.store_id, at=request.at)
+            pool = await candidates(db, store_id=request.store_id, at=request.at, channels=reach)
         if request.forced_staff_id is not None:
             decision = _forced_decision(request, pool)
         else:
@@ -412,6 +418,7 @@ async def assign_order(request: AssignRequest) -> AssignResult:
                 pool,
                 draw=random.random(),
                 previous=frozenset(request.previous),
+                latest=request.previous[-1] if request.previous else None,
                 skip_previous=rule.skip_previous_assignees,
                 rule_capacity=rule.capacity_per_staff,
                 weight_cap=rule.weight_cap,
@@ -447,6 +454,7 @@ async def assign_order(request: AssignRequest) -> AssignResult:
         order.round = request.round
         order.reassign_count = max(0, request.round - 1)
         order.status = OrderStatus.ESCALATED if order.escalated else OrderStatus.ASSIGNED
+        order.phase, order.wait_reason = "offered", ""
         order.assigned_at = request.at
         order.updated_at = request.at
         await _event(db, request.order_id, f"assigned:{request.round}", "assigned", reason)
@@ -469,7 +477,9 @@ _CLOSING = {
     "declined": AssignmentOutcome.DECLINED,
     "reassigned": AssignmentOutcome.REASSIGNED,
     "released": AssignmentOutcome.RELEASED,
+    "cancelled": AssignmentOutcome.CANCELLED,
 }
+_ENDED = (OrderStatus.COMPLETED, OrderStatus.CANCELLED)
 
 
 async def _event(
@@ -514,8 +524,11 @@ async def _book_points(db: AsyncSession, t: Transition, order: Order) -> None:
     )
 
 
-async def _remember_service(db: AsyncSession, order: Order, staff_id: int, at: datetime) -> None:
-    """A handled order is a communication record: the customer's next order knows who served."""
+async def _remember_service(
+    db: AsyncSession, order: Order, staff_id: int, at: datetime, note: str = ""
+) -> None:
+    """A handled order is a communication record: the customer's next order knows who served,
+    and what was said (the completion note)."""
     if order.customer_id is None or order.store_id is None:
         return
     await db.exec(
@@ -527,7 +540,10 @@ async def _remember_service(db: AsyncSession, order: Order, staff_id: int, at: d
             order_id=order.id,
             channel="order",
             occurred_at=at,
-            summary=f"Handled order {order.id} ({order.category or order.type})",
+            summary=(
+                f"Handled order {order.id} ({order.category or order.type})"
+                + (f": {note}" if note else "")
+            )[:500],
         )
         .on_conflict_do_nothing(index_elements=["order_id"])
     )
@@ -558,21 +574,31 @@ async def record_transition(t: Transition) -> None:
                 current.outcome = _CLOSING[t.kind]
                 current.closed_at = t.at
         order.updated_at = t.at
-        if t.kind == "accepted":
+        ended_before = order.status in _ENDED
+        if ended_before:
+            pass  # a late or repeated write never reopens an ended order
+        elif t.kind == "accepted":
             order.status, order.accepted_at = OrderStatus.ACCEPTED, t.at
         elif t.kind == "completed":
             order.status, order.completed_at = OrderStatus.COMPLETED, t.at
             if t.staff_id is not None:
-                await _remember_service(db, order, t.staff_id, t.at)
+                await _remember_service(db, order, t.staff_id, t.at, t.note)
+        elif t.kind == "cancelled":
+            order.status, order.assignee_id = OrderStatus.CANCELLED, None
+            order.cancelled_at, order.cancel_reason = t.at, t.note[:300]
         elif t.kind == "escalated":
-            order.escalated, order.status = True, OrderStatus.ESCALATED
+            order.escalated = True
+            if order.status != OrderStatus.WAITING:
+                order.status = OrderStatus.ESCALATED
         elif t.kind == "waiting":
             order.status, order.assignee_id = OrderStatus.WAITING, None
-        elif t.kind in _CLOSING and order.status != OrderStatus.COMPLETED:
-            order.assignee_id = None
+        elif t.kind in _CLOSING:
+            order.assignee_id, order.accepted_at = None, None
             order.status = OrderStatus.ESCALATED if order.escalated else OrderStatus.RECEIVED
+        if t.phase and not ended_before:
+            order.phase, order.wait_reason = t.phase, t.wait_reason
         await _book_points(db, t, order)
-        detail = {"round": t.round, "staff_id": t.staff_id, "note": t.note}
+        detail = {"round": t.round, "staff_id": t.staff_id, "note": t.note, "phase": t.phase}
         await _event(db, t.order_id, f"{t.kind}:{t.round}:{t.occasion}", t.kind, detail, t.actor)
         await db.commit()
     domain_metrics.count_transition(t, store_id=order.store_id, received_at=order.created_at)
@@ -675,9 +701,17 @@ async def store_contacts(store_id: int) -> StoreContacts:
                 .where(Store.id == store_id)
             )
         ).all()
+        head_office = (
+            await db.exec(
+                select(SubSiteAdmin.staff_id)
+                .join(SubSite, col(SubSite.id) == SubSiteAdmin.subsite_id)
+                .where(SubSite.is_head_office)
+            )
+        ).all()
     return StoreContacts(
         manager_ids=sorted(m for m in managers if m is not None),
         admin_ids=sorted(set(admins) - set(managers)),
+        head_office_ids=sorted(set(head_office) - set(managers) - set(admins)),
     )
 
 

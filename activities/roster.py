@@ -166,14 +166,20 @@ async def waiting_orders(db: AsyncSession, store_ids: Iterable[int] | None) -> l
     return list((await db.exec(query.order_by(col(Order.priority).desc(), col(Order.id)))).all())
 
 
-async def wake_waiting(client: Client, store_ids: Iterable[int] | None) -> list[str]:
-    """Signal `roster_changed` to every order of these stores waiting for a shift."""
+async def wake_waiting(
+    client: Client, store_ids: Iterable[int] | None, staff_ids: list[int] | None = None
+) -> list[str]:
+    """Signal `roster_changed` to every order of these stores waiting for a shift; naming
+    the staff whose roster changed (`staff_ids`) lets an order waiting for one consultant's
+    shift ignore a change of someone else's."""
+    concerned = [] if staff_ids is None else [staff_ids]
     async with session() as db:
         ids = await waiting_orders(db, store_ids)
 
     async def wake(order_id: str) -> str | None:
         try:
-            await client.get_workflow_handle(order_workflow_id(order_id)).signal("roster_changed")
+            handle = client.get_workflow_handle(order_workflow_id(order_id))
+            await handle.signal("roster_changed", args=concerned)
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:  # ended since: nothing to wake
                 raise

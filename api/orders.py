@@ -22,6 +22,7 @@ from api.public import (
     Page,
 )
 from api.schemas import (
+    CancelIn,
     OrderAccepted,
     OrderIn,
     ReassignIn,
@@ -39,7 +40,7 @@ from models import (
 )
 from services import orders, scope
 from services.orders import workflow_id
-from workflows.contracts import ManagerAction, OrderView, StaffAction
+from workflows.contracts import CancelRequest, ManagerAction, OrderView, StaffAction
 from workflows.dispatch import OrderDispatch
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -234,3 +235,15 @@ async def redispatch(
     """A manager asks for a new selection now; the current assignee is skipped."""
     action = ManagerAction(actor=caller.name, reason=body.reason if body else "")
     return await _manager_action(db, client, caller, order_id, OrderDispatch.redispatch, action)
+
+
+@router.post("/{order_id}/cancel", response_model=OrderView)
+async def cancel(
+    order_id: str, body: CancelIn, db: DB, client: Temporal, caller: Caller
+) -> OrderView:
+    """End the order unhandled (the store's manager, the sub-site admin, head office, the web
+    backend); whoever holds it is told."""
+    require(caller, *MANAGERS, Role.SERVICE)
+    await load_order(db, caller, order_id)
+    request = CancelRequest(actor=caller.name, reason=body.reason, note=body.note)
+    return await _update(client, order_id, OrderDispatch.cancel, request)

@@ -39,6 +39,10 @@ subsite_router = APIRouter(prefix="/subsites/{subsite_id}/rules", tags=["rules"]
 SubSiteId = Annotated[int, Path(ge=1)]
 
 
+# Notices someone has to act on: a rule may not switch all their channels off.
+MUST_REACH = (NoticeKind.ASSIGNED, NoticeKind.TIMED_OUT, NoticeKind.ESCALATED)
+
+
 class RuleIn(AllocationRuleFields):
     """Every field of a rule; PUT replaces the rule whole."""
 
@@ -70,6 +74,12 @@ class RuleIn(AllocationRuleFields):
         for kind, channels in value.items():
             if len(set(channels)) != len(channels):
                 raise ValueError(f"channels for {kind.value!r} list a channel twice")
+            # A kind left out keeps its default channels (the loop merges kind by kind); an
+            # empty list would leave someone who must act never told.
+            if not channels and kind in MUST_REACH:
+                raise ValueError(
+                    f"channels for {kind.value!r} may not be empty: nobody would be told"
+                )
         return value
 
 

@@ -260,14 +260,16 @@ async def _client_or_none(request: Request) -> Client | None:
         return None
 
 
-async def wake_stores(request: Request, store_ids: list[int] | None) -> int | None:
-    """Signal `roster_changed` to the waiting orders of these stores; None if Temporal is down
-    (the orders look again at their own next timer)."""
+async def wake_stores(
+    request: Request, store_ids: list[int] | None, staff_ids: list[int] | None = None
+) -> int | None:
+    """Signal `roster_changed` (for these staff, if named) to the waiting orders of these
+    stores; None if Temporal is down (the orders look again at their own next timer)."""
     client = await _client_or_none(request)
     if client is None:
         return None
     try:
-        return len(await wake_waiting(client, store_ids))
+        return len(await wake_waiting(client, store_ids, staff_ids))
     except RPCError:
         return None
 
@@ -368,7 +370,7 @@ async def update_staff(
     staff, released = changed.staff, changed.released
     woken = None
     if sent & {"store_id", "active", "capacity", "role"}:
-        woken = await wake_stores(request, sorted({old_store, staff.store_id}))
+        woken = await wake_stores(request, sorted({old_store, staff.store_id}), [staff_id])
     return _staff_json(
         staff,
         points=await points.balance(db=db, staff_id=staff_id),
@@ -409,7 +411,7 @@ async def resume_rotation(staff_id: int, request: Request, db: DB, caller: Calle
     db.add(staff)
     await db.commit()
     await db.refresh(staff)
-    return _staff_json(staff, woken=await wake_stores(request, [staff.store_id]))
+    return _staff_json(staff, woken=await wake_stores(request, [staff.store_id], [staff_id]))
 
 
 # ---------------------------------------------------------------- points
@@ -509,7 +511,7 @@ async def put_patterns(
     rolled = await reroll_staff(db, staff_id, at=utcnow())
     await db.commit()
     result = await _patterns(db, staff)
-    woken = await wake_stores(request, [staff.store_id])
+    woken = await wake_stores(request, [staff.store_id], [staff_id])
     return result.model_copy(update={"slots_added": rolled.slots_added, "woken": woken})
 
 
@@ -568,7 +570,7 @@ async def add_leave(
         leave,
         released=_released_json(released),
         workflow_id=workflow_id,
-        woken=await wake_stores(request, [staff.store_id]),
+        woken=await wake_stores(request, [staff.store_id], [staff_id]),
     )
     return view
 
@@ -606,7 +608,8 @@ async def delete_leave(
         # The planned start need not fire (it would find no leave anyway).
         with contextlib.suppress(RPCError):
             await client.get_workflow_handle(leave_workflow_id(leave_id)).cancel()
-    return LeaveDeleted(deleted=leave_id, woken=await wake_stores(request, [staff.store_id]))
+    woken = await wake_stores(request, [staff.store_id], [staff_id])
+    return LeaveDeleted(deleted=leave_id, woken=woken)
 
 
 # ---------------------------------------------------------------- slots, swaps, on duty
@@ -803,7 +806,7 @@ async def swap_slots(body: SwapIn, request: Request, db: DB, caller: Caller) -> 
     return Swapped(
         slots=[_slot_json(s) for s in new],
         reason=body.reason,
-        woken=await wake_stores(request, [new[0].store_id]),
+        woken=await wake_stores(request, [new[0].store_id], [s.staff_id for s in new]),
     )
 
 

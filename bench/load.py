@@ -384,7 +384,7 @@ async def run_load(
         "assigned": sum(1 for o in per_order if o["assigned"] is not None),
         "notified": sum(1 for o in per_order if o["notified"] is not None),
         "completed": staff.counters.completed,
-        "staff": staff.counters.__dict__,
+        "staff": {k: v for k, v in staff.counters.__dict__.items() if k != "accept_answer_s"},
         "timed_out_waiting": timed_out,
     }
     assigned_at = [o["assigned"] for o in per_order if o["assigned"] is not None]
@@ -395,6 +395,7 @@ async def run_load(
         "assigned_per_s": _span_rate(starts, assigned_at),
         "notified_per_s": _span_rate(starts, notified_at),
     }
+    metrics["latency_s"]["accept_answered"] = percentiles(staff.counters.accept_answer_s)
     result: dict[str, Any] = {
         "orders": orders,
         "throughput": throughput,

@@ -40,8 +40,9 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         ("created_to_notified", "intake→staff notified"),
         ("submitted_to_assigned", "submit→assigned (client clock)"),
         ("submitted_to_notified", "submit→notified (client clock)"),
+        ("accept_answered", "staff accept answered (request→200)"),
     ):
-        p = result["latency_s"][key]
+        p = result["latency_s"].get(key, {})
         out.append(
             (
                 f"{label} p50 / p95 / p99",

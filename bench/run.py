@@ -220,6 +220,8 @@ class StaffCounters:
     refusals: dict[str, int] = field(default_factory=dict)  # reason → count
     early_offers: int = 0  # accept tried before the workflow knew of its own assignment
     late: int = 0  # accepts sent after the round's deadline (refused by design)
+    # How long a successful accept took to be answered (request sent → 200), seconds.
+    accept_answer_s: list[float] = field(default_factory=list)
 
     def refused_because(self, reason: str) -> None:
         self.refused += 1
@@ -314,10 +316,13 @@ class StaffSimulator:
             try:
                 if self.submitter.mode == "api":
                     assert self.submitter.http is not None
+                    sent = time.monotonic()
                     r = await self.submitter.http.post(
                         f"/api/v1/orders/{order_id}/{action}", json={"staff_id": staff_id}
                     )
                     if r.status_code == 200:
+                        if action == "accept":
+                            self.counters.accept_answer_s.append(time.monotonic() - sent)
                         return True
                     if r.status_code in (403, 404, 409, 422):
                         detail = r.json().get("detail", r.text) if r.content else ""

@@ -14,6 +14,7 @@ from cli import through_api
 from cli.modules import GROUPS, order_app
 from cli.operations import reconcile_command, stuck_command
 from cli.replay import redrive_command, replay_command
+from cli.upgrade import upgrade_check_command
 
 app = typer.Typer(
     help="o2o-dispatch: durable dispatch of online orders to offline stores.",
@@ -48,6 +49,7 @@ app.command("replay")(replay_command)
 app.command("redrive")(redrive_command)
 app.command("stuck")(stuck_command)
 app.command("reconcile")(reconcile_command)
+app.command("upgrade-check")(upgrade_check_command)
 
 
 @app.command()

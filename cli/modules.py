@@ -135,6 +135,18 @@ def order_redispatch(order_id: str, reason: Reason = "") -> None:
     show(call("POST", f"/orders/{order_id}/redispatch", body={"reason": reason}))
 
 
+@order_app.command("cancel")
+def order_cancel(
+    order_id: str,
+    reason: Annotated[
+        str, typer.Option(help="customer_cancelled | duplicate | spam | other (with --note)")
+    ],
+    note: Annotated[str, typer.Option(help="why, in words (required with 'other')")] = "",
+) -> None:
+    """End an order unhandled; whoever holds it is told."""
+    show(call("POST", f"/orders/{order_id}/cancel", body={"reason": reason, "note": note}))
+
+
 # ---------------------------------------------------------------- rules
 
 

@@ -25,6 +25,7 @@ class Candidate:
     on_duty: bool = True
     active: bool = True
     paused: bool = False
+    reachable: bool = True  # some channel of the rule's `assigned` notice reaches them
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,8 @@ def _why_ineligible(c: Candidate, *, rule_capacity: int | None) -> str | None:
         return "inactive"
     if c.paused:
         return "rotation paused"
+    if not c.reachable:
+        return "no channel of the assigned notice reaches them"
     if not c.on_duty:
         return "not on duty"
     capacity = c.capacity if c.capacity is not None else rule_capacity
@@ -76,10 +79,15 @@ def select(
     draw: float,
     previous: frozenset[int] = frozenset(),
     skip_previous: bool = True,
+    latest: int | None = None,
     rule_capacity: int | None = None,
     weight_cap: int | None = None,
 ) -> Decision:
-    """Choose one of `candidates`; `previous` let this order time out or declined it."""
+    """Choose one of `candidates`; `previous` let this order time out or declined it.
+
+    When everyone eligible is in `previous`, the exclusions are reset, but `latest` (the
+    last person who had it) stays out as long as anyone else is eligible: an order is never
+    handed straight back to the person who just declined it or let it time out."""
     excluded: dict[int, str] = {}
     eligible: list[Candidate] = []
     for c in candidates:
@@ -91,11 +99,11 @@ def select(
 
     fresh = [c for c in eligible if c.staff_id not in previous] if skip_previous else eligible
     reused = bool(skip_previous and eligible and not fresh)
-    pool = fresh or eligible  # nobody else on duty: an earlier assignee is better than no one
-    if not reused:
-        for c in eligible:
-            if c not in pool:
-                excluded[c.staff_id] = "had this order before"
+    # Nobody fresh on duty: an earlier assignee is better than no one, the latest last.
+    pool = fresh or [c for c in eligible if c.staff_id != latest] or eligible
+    for c in eligible:
+        if c not in pool:
+            excluded[c.staff_id] = "had this order last" if reused else "had this order before"
     if not pool:
         return Decision(staff_id=None, method="weighted_random", excluded=excluded)
 

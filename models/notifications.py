@@ -16,6 +16,7 @@ class NoticeKind(StrEnum):
     TIMED_OUT = "timed_out"
     ESCALATED = "escalated"
     WAITING = "waiting"
+    CANCELLED = "cancelled"  # the order the recipient held was cancelled
 
 
 class Channel(StrEnum):

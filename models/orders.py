@@ -29,6 +29,7 @@ class OrderStatus(StrEnum):
     ACCEPTED = "accepted"  # accepted, being processed
     ESCALATED = "escalated"  # past the rule's rounds and still not accepted
     COMPLETED = "completed"  # processed: the workflow has ended
+    CANCELLED = "cancelled"  # ended unhandled by a manager, the web backend or Temporal
 
 
 class Order(SQLModel, table=True):
@@ -52,6 +53,9 @@ class Order(SQLModel, table=True):
     preferred_staff_id: int | None = Field(default=None, foreign_key="staff.id")
     assignee_id: int | None = Field(default=None, foreign_key="staff.id", index=True)
     status: str = enum_field(OrderStatus, default=OrderStatus.RECEIVED, index=True)
+    # The dispatch loop's phase (dispatch.phases.Phase) and, while waiting, why.
+    phase: str = Field(default="routing", max_length=32)
+    wait_reason: str = Field(default="", max_length=64)
     escalated: bool = False
     round: int = Field(default=0, description="assignment rounds so far")
     reassign_count: int = 0
@@ -61,6 +65,8 @@ class Order(SQLModel, table=True):
     assigned_at: datetime | None = timestamp(nullable=True)
     accepted_at: datetime | None = timestamp(nullable=True)
     completed_at: datetime | None = timestamp(nullable=True)
+    cancelled_at: datetime | None = timestamp(nullable=True)
+    cancel_reason: str = Field(default="", max_length=300)
 
     __table_args__ = (enum_check("type", OrderType), enum_check("status", OrderStatus))
 
@@ -73,6 +79,7 @@ class AssignmentOutcome(StrEnum):
     DECLINED = "declined"
     REASSIGNED = "reassigned"  # taken away by a manager or a re-dispatch
     RELEASED = "released"  # the assignee left (deactivated, leave)
+    CANCELLED = "cancelled"  # the order was cancelled while with them
 
 
 OPEN_OUTCOMES = (AssignmentOutcome.OFFERED, AssignmentOutcome.ACCEPTED)

@@ -34,6 +34,7 @@ DEFAULT_CHANNELS: dict[str, list[str]] = {
     "timed_out": ["sms", "email"],
     "escalated": ["sms", "email"],
     "waiting": ["email"],
+    "cancelled": ["sms", "email"],
 }
 
 

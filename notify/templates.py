@@ -37,6 +37,7 @@ FIELDS: Mapping[str, frozenset[str]] = {
     NoticeKind.TIMED_OUT: _COMMON | {"timed_out_staff_name", "round"},
     NoticeKind.ESCALATED: _COMMON | {"round"},
     NoticeKind.WAITING: _COMMON | {"category"},
+    NoticeKind.CANCELLED: _COMMON | {"cancel_reason"},
 }
 PARTS = ("subject.txt", "text.txt", "body.html", "sms.txt")
 

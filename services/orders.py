@@ -19,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from models import Order, OrderStatus, OrderType, Staff, StaffRole, Store
 from models.base import utcnow
+from models.db import session
 from services.errors import Conflict, Invalid, Problem
 from workflows.contracts import OrderInput, OrderRequest, OrderView
 
@@ -103,6 +104,24 @@ def differing_fields(
         for f in fields(OrderRequest)
         if f.name not in ignore and getattr(sent, f.name) != getattr(earlier, f.name)
     ]
+
+
+class OrderEnded(Conflict):
+    """The order id belongs to an order already completed or cancelled (the API's 409)."""
+
+
+async def ended_order(order_id: str) -> str | None:
+    """Why `order_id` may not start again, from the projection (it outlives Temporal's
+    retention of the history, which the workflow id reuse policy alone relies on)."""
+    async with session() as db:
+        row = await db.get(Order, order_id)
+    if row is None or row.status not in (OrderStatus.COMPLETED, OrderStatus.CANCELLED):
+        return None
+    if row.status == OrderStatus.CANCELLED:
+        at = row.cancelled_at.isoformat() if row.cancelled_at else "an unknown time"
+        return f"order {order_id!r} was cancelled at {at} ({row.cancel_reason or 'no reason'})"
+    at = row.completed_at.isoformat() if row.completed_at else "an unknown time"
+    return f"order {order_id!r} was completed at {at}"
 
 
 async def submit_order(

@@ -11,7 +11,7 @@ from dataclasses import fields
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models import AllocationRule, SubSiteRule
+from models import DEFAULT_CHANNELS, AllocationRule, SubSiteRule
 from workflows.contracts import Rule
 
 
@@ -19,7 +19,8 @@ def rule_snapshot(rule: AllocationRule | SubSiteRule) -> Rule:
     """The rule as the workflow reads it: `Rule` carries the table's fields by name, with
     the same defaults (tests/test_rule_fields.py keeps the two in step)."""
     values = {f.name: getattr(rule, f.name) for f in fields(Rule)}
-    return Rule(**values | {"channels": dict(rule.channels)})
+    # A partial channel map (e.g. only "assigned") merges with the defaults kind by kind.
+    return Rule(**values | {"channels": DEFAULT_CHANNELS | dict(rule.channels)})
 
 
 async def get_or_create_rule(db: AsyncSession, order_type: str) -> AllocationRule:

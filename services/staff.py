@@ -3,6 +3,7 @@ staff member with everything a move or a deactivation implies."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,14 +44,21 @@ def open_orders_of(staff_id: Any) -> ScalarSelect[Any]:
     )
 
 
-async def candidates(db: AsyncSession, *, store_id: int, at: datetime) -> list[Candidate]:
-    """Every consultant of the store with what the draw weighs: points, open orders, duty."""
+async def candidates(
+    db: AsyncSession, *, store_id: int, at: datetime, channels: Iterable[str] | None = None
+) -> list[Candidate]:
+    """Every consultant of the store with what the draw weighs: points, open orders, duty;
+    `channels`: those of the rule's `assigned` notice (someone none of them reaches is not
+    reachable)."""
+    wanted = set(channels) if channels is not None else {"sms", "email"}
     query = (
         sql_select(
             col(Staff.id),
             col(Staff.active),
             col(Staff.rotation_paused),
             col(Staff.capacity),
+            col(Staff.phone),
+            col(Staff.email),
             balance_of(Staff.id).label("points"),
             open_orders_of(Staff.id).label("open_orders"),
             on_duty(Staff.id, at).label("on_duty"),
@@ -68,6 +76,7 @@ async def candidates(db: AsyncSession, *, store_id: int, at: datetime) -> list[C
             on_duty=bool(r.on_duty),
             active=r.active,
             paused=r.rotation_paused,
+            reachable=bool(("sms" in wanted and r.phone) or ("email" in wanted and r.email)),
         )
         for r in rows
     ]

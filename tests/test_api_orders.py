@@ -494,9 +494,10 @@ async def test_posting_a_processed_order_again_starts_nothing(
         assert response.status_code == 200, response.text
     await dispatch.client.get_workflow_handle(first["workflow_id"]).result()
 
-    again = await submit(api, body)
+    again = await api.post(ORDERS, json=body, headers=admin())
 
-    assert again["workflow_id"] == first["workflow_id"]
+    assert again.status_code == 409, again.text  # a finished order stays finished
+    assert "was completed at" in again.json()["detail"]
     description = await dispatch.client.get_workflow_handle(first["workflow_id"]).describe()
     assert description.run_id == first["run_id"]
     story = await get_order(api, order_id)

@@ -131,6 +131,8 @@ async def test_put_replaces_a_changed_rule_again(rules_api: httpx.AsyncClient) -
         ({"channels": {"assigned": ["fax"]}}, "body.channels.assigned.0"),
         ({"channels": {"shouted": ["sms"]}}, "body.channels.shouted.[key]"),
         ({"channels": {"assigned": ["sms", "sms"]}}, "body.channels"),
+        ({"channels": {"assigned": []}}, "body.channels"),
+        ({"channels": {"escalated": [], "waiting": []}}, "body.channels"),
         ({"colour": "red"}, "body.colour"),
         ({"selection_method": "round_robin"}, "body.selection_method"),
         ({"after_escalation": "give_up"}, "body.after_escalation"),
@@ -327,3 +329,14 @@ async def test_an_order_runs_on_its_sub_sites_own_rule(
         first["assigned_at"]
     )
     assert window == timedelta(seconds=240)  # the sub-site's, not head office's 900
+
+
+async def test_an_empty_channel_list_names_the_kind(rules_api: httpx.AsyncClient) -> None:
+    change: dict[str, Any] = {"channels": {"timed_out": [], "waiting": []}}
+    response = await rules_api.put(f"{RULES}/new", json=FULL_RULE | change, headers=admin())
+    assert response.status_code == 422, response.text
+    assert "'timed_out' may not be empty" in response.text
+    quiet: dict[str, Any] = {
+        "channels": {"waiting": [], "reminder": []}
+    }  # nobody has to act on these
+    assert (await rules_api.put(f"{RULES}/new", json=FULL_RULE | quiet, headers=admin())).is_success

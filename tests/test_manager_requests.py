@@ -15,14 +15,22 @@ from temporalio import activity
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 
 from activities import orders as acts
-from models import OrderEvent
+from models import Assignment, OrderEvent
 from models.db import session
 from starter import start_order, workflow_id
 from tests.api_helpers import assignments_of
 from tests.conftest import Dispatch, dispatch_with, eventually
 from tests.factories import make_store_world
-from tests.test_order_workflow import new_order, set_rule, start, wait_for_round
-from workflows.contracts import AssignRequest, AssignResult, ManagerAction, OrderInput, StaffAction
+from tests.test_order_workflow import new_order, notices, set_rule, start, wait_for_round
+from workflows.contracts import (
+    AssignRequest,
+    AssignResult,
+    CancelRequest,
+    ManagerAction,
+    OrderInput,
+    OrderRequest,
+    StaffAction,
+)
 from workflows.contracts import OrderView as View
 from workflows.dispatch import NewOrderWorkflow
 
@@ -69,20 +77,27 @@ async def slow(dispatch: Dispatch) -> AsyncIterator[tuple[Dispatch, SlowSelectio
         yield slowed, selection
 
 
-async def test_a_redispatch_landing_mid_selection_is_served_by_the_next_round(
-    slow: tuple[Dispatch, SlowSelection],
-) -> None:
-    dispatch, selection = slow
+async def round_2_held_after_a_decline(
+    dispatch: Dispatch, selection: SlowSelection
+) -> tuple[WorkflowHandle[Any, View], OrderRequest, Assignment]:
+    """An order whose first assignee declined, with round 2's selection held under way."""
     await set_rule(reminder_before_seconds=0, accept_timeout_seconds=600, max_rounds=10)
     world = await make_store_world(consultants=3)
     order = new_order(world)
     handle = await start_order(order, client=dispatch.client, task_queue=dispatch.task_queue)
     first = await wait_for_round(order.order_id, 1)
-
     selection.hold.clear()
     selection.started.clear()
     await handle.execute_update(NewOrderWorkflow.decline, StaffAction(staff_id=first.staff_id))
     await asyncio.wait_for(selection.started.wait(), 10)  # round 2 is being chosen now
+    return handle, order, first
+
+
+async def test_a_redispatch_landing_mid_selection_is_served_by_the_next_round(
+    slow: tuple[Dispatch, SlowSelection],
+) -> None:
+    selection = slow[1]
+    handle, order, first = await round_2_held_after_a_decline(*slow)
     served = asyncio.create_task(handle.execute_update(NewOrderWorkflow.redispatch, REDISPATCH))
     await asyncio.sleep(0.5)  # the update is admitted while the selection is held
     selection.hold.set()
@@ -193,3 +208,26 @@ async def test_a_store_whose_people_are_all_at_their_cap_backs_off_instead_of_sp
 
 async def _at_least(order_id: str, count: int) -> None:
     assert len(await events_of_kind(order_id, "nobody_available")) >= count
+
+
+async def test_a_cancel_sent_mid_selection_ends_the_order_with_no_open_round(
+    slow: tuple[Dispatch, SlowSelection],
+) -> None:
+    """The selection is a local activity: the workflow task stays open while it runs, so a
+    cancel sent meanwhile is taken in once the round is recorded. That round is closed as
+    cancelled and its holder told; nothing is left open."""
+    selection = slow[1]
+    handle, order, _ = await round_2_held_after_a_decline(*slow)
+    cancelled = asyncio.create_task(
+        handle.execute_update(NewOrderWorkflow.cancel, CancelRequest("manager", "spam"))
+    )
+    await asyncio.sleep(0.5)  # the update is sent while the selection is held
+    selection.hold.set()
+
+    view = await asyncio.wait_for(cancelled, 30)
+    assert (view.status, view.assignee_id) == ("cancelled", None)
+    assert (await asyncio.wait_for(handle.result(), 30)).status == "cancelled"
+    rounds = await assignments_of(order.order_id)
+    assert [(a.round, a.outcome) for a in rounds] == [(1, "declined"), (2, "cancelled")]
+    told = {(n.kind, n.staff_id) for n in await notices(order.order_id)}
+    assert ("cancelled", rounds[1].staff_id) in told

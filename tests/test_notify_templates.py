@@ -30,6 +30,7 @@ CONTEXT: dict[str, object] = {
     "timezone": "Asia/Shanghai",
     "timed_out_staff_name": "王五",
     "round": 2,
+    "cancel_reason": "customer_cancelled",
     "link": LINK,
 }
 

@@ -14,11 +14,18 @@ from temporalio.service import RPCError
 
 from models import AllocationRule, Assignment, DutySlot, Notification, Order, OrderEvent
 from models.db import session
-from starter import start_order
+from starter import start_order, workflow_id
 from tests.api_helpers import assignments_of
 from tests.conftest import Dispatch, eventually
 from tests.factories import StoreWorld, make_store_world
-from workflows.contracts import CustomerIn, ManagerAction, OrderRequest, OrderView, StaffAction
+from workflows.contracts import (
+    CustomerIn,
+    ManagerAction,
+    OrderInput,
+    OrderRequest,
+    OrderView,
+    StaffAction,
+)
 from workflows.dispatch import NewOrderWorkflow
 
 
@@ -68,8 +75,18 @@ async def wait_until_waiting(order_id: str) -> None:
     await eventually(waiting)
 
 
-async def start(d: Dispatch, order: OrderRequest) -> WorkflowHandle[Any, OrderView]:
-    return await start_order(order, client=d.client, task_queue=d.task_queue)
+async def start(
+    d: Dispatch, order: OrderRequest, *, history_limit: int | None = None
+) -> WorkflowHandle[Any, OrderView]:
+    """Start as the web backend does; with `history_limit`, directly (a quick continue-as-new)."""
+    if history_limit is None:
+        return await start_order(order, client=d.client, task_queue=d.task_queue)
+    return await d.client.start_workflow(
+        NewOrderWorkflow.run,
+        OrderInput(order=order, history_limit=history_limit),
+        id=workflow_id(order.order_id),
+        task_queue=d.task_queue,
+    )
 
 
 async def test_new_order_is_assigned_and_the_assignee_told(dispatch: Dispatch) -> None:

@@ -1,16 +1,16 @@
 """Recorded histories of each workflow type replay against the current code.
 
-The JSON files in histories/ are real histories, recorded from the scenarios in
-test_durability.py and test_preferred_consultant.py (`make record-histories`). A change to
-workflow logic that would break a running order fails here; such a change must be guarded
-with `workflow.patched`. When one is, the histories recorded before it move to a folder named
-after the patch (they are the orders still running on the old branch) and the scenarios are
-recorded again: both generations must replay.
+The JSON files in histories/ are real histories of the 1.0 loop, recorded from the scenarios
+in test_durability.py and test_preferred_consultant.py (`make record-histories`). A change
+to workflow logic that would break a running order fails here. From 1.0 on such a change
+goes `workflow.patched(id)` → `workflow.deprecate_patch(id)` → plain code, one release each
+(README, "Changing the workflow"): while an id is patched, the histories recorded before it
+move to `histories/before-<id>/` and both generations replay; once no order of the old
+generation can still be open, the folder goes with the `deprecate_patch` step.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -20,12 +20,7 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from workflows.contracts import OrderInput, OrderView
-from workflows.dispatch import (
-    DEADLINE_FROM_NOTICE,
-    ORDER_WORKFLOWS,
-    SERVE_REQUESTS,
-    OrderDispatch,
-)
+from workflows.dispatch import ORDER_WORKFLOWS, OrderDispatch
 
 HISTORIES = Path(__file__).parent / "histories"
 SCENARIOS = {
@@ -35,15 +30,9 @@ SCENARIOS = {
     # Recorded after the "preferred-consultant" patch: its marker and the wish's wait.
     "new_order_preferred_consultant": "NewOrderWorkflow",
 }
-# Current code, then each patch's predecessors: before "deadline-from-notice" (the accept
-# clock ran from the selection), before "serve-requests" (no marker, the old request
-# handling), before "local-lookups" (lookups as regular activities).
-GENERATIONS = (
-    "",
-    "before-deadline-from-notice/",
-    "before-serve-requests/",
-    "before-local-lookups/",
-)
+# Only the 1.0 generation: the 0.x generations (and their patch ids) were retired with
+# the 1.0 baseline; `o2o upgrade-check` finds 0.x orders that would still be open.
+GENERATIONS = ("",)
 RECORDED = {f"{g}{name}": kind for g in GENERATIONS for name, kind in SCENARIOS.items()}
 
 
@@ -75,7 +64,7 @@ class NewOrderWorkflowWithAnUnguardedChange(OrderDispatch):
     @workflow.run
     async def run(self, start: OrderInput) -> OrderView:
         await workflow.sleep(1)
-        return await self._dispatch(start)
+        return await self._dispatch()
 
 
 async def test_an_unguarded_change_is_caught_as_nondeterministic() -> None:
@@ -85,16 +74,10 @@ async def test_an_unguarded_change_is_caught_as_nondeterministic() -> None:
         )
 
 
-@pytest.mark.parametrize(
-    ("name", "local"),
-    [
-        ("new_order", True),
-        ("before-deadline-from-notice/new_order", True),
-        ("before-serve-requests/new_order", True),
-        ("before-local-lookups/new_order", False),
-    ],
-)
-def test_lookups_are_local_activities_since_the_patch(name: str, local: bool) -> None:
+@pytest.mark.parametrize("name", sorted(RECORDED))
+def test_database_steps_are_local_activities_and_only_messages_go_by_the_queue(
+    name: str,
+) -> None:
     events = load(name).events
     regular = {
         e.activity_task_scheduled_event_attributes.activity_type.name
@@ -102,31 +85,34 @@ def test_lookups_are_local_activities_since_the_patch(name: str, local: bool) ->
         if e.HasField("activity_task_scheduled_event_attributes")
     }
     markers = [e for e in events if e.HasField("marker_recorded_event_attributes")]
-    assert ("load_rule" in regular) is not local
-    assert "route_order" in regular and "assign_order" in regular  # writes stay regular
-    assert bool(markers) is local
+    assert regular == {"send_notice"}
+    assert len(markers) >= 3  # route, rule, select, projection writes
 
 
-def patches_in(name: str) -> list[str]:
-    return [
-        json.loads(e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
+@pytest.mark.parametrize("name", sorted(RECORDED))
+def test_the_1_0_histories_carry_no_patch_marker(name: str) -> None:
+    patches = [
+        e
         for e in load(name).events
         if e.HasField("marker_recorded_event_attributes")
         and e.marker_recorded_event_attributes.marker_name == "core_patch"
     ]
+    assert patches == []
 
 
-@pytest.mark.parametrize(
-    ("name", "serve_requests", "deadline_from_notice"),
-    [
-        ("new_order", True, True),
-        ("before-deadline-from-notice/new_order", True, False),
-        ("before-serve-requests/new_order", False, False),
-    ],
-)
-def test_each_generation_carries_the_markers_of_its_patches(
-    name: str, serve_requests: bool, deadline_from_notice: bool
-) -> None:
-    patches = patches_in(name)
-    assert (SERVE_REQUESTS in patches) is serve_requests
-    assert (DEADLINE_FROM_NOTICE in patches) is deadline_from_notice
+@workflow.defn(name="NewOrderWorkflow", sandboxed=False)
+class NewOrderWorkflowWithAGuardedChange(OrderDispatch):
+    """The first step of the rule: the same timer, behind `workflow.patched`."""
+
+    @workflow.run
+    async def run(self, start: OrderInput) -> OrderView:
+        if workflow.patched("example-change"):
+            await workflow.sleep(1)
+        return await self._dispatch()
+
+
+async def test_a_change_behind_patched_replays_the_1_0_histories() -> None:
+    result = await Replayer(workflows=[NewOrderWorkflowWithAGuardedChange]).replay_workflow(
+        load("new_order")
+    )
+    assert result.replay_failure is None

@@ -52,6 +52,8 @@ class RoutedOrder:
     # only when they are an active consultant of the chosen store; whether they are on duty
     # is for the workflow to ask (`consultant_available`) at its own time.
     preferred_staff_id: int | None = None
+    # The order was already completed or cancelled (a resubmitted id): nothing to dispatch.
+    ended: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ class Transition:
 
     order_id: str
     # accepted | completed | timed_out | declined | reassigned | escalated | waiting |
-    # deadline_moved
+    # deadline_moved | cancelled | stuck
     kind: str
     at: datetime
     round: int = 0
@@ -120,12 +122,20 @@ class Transition:
     process_deadline: datetime | None = None
     occasion: str = ""  # distinguishes repeats of one kind within a round (audit key)
     accept_deadline: datetime | None = None  # deadline_moved: the assignee's new deadline
+    phase: str = ""  # the order's phase after this transition ("" leaves it)
+    wait_reason: str = ""
 
 
 @dataclass(frozen=True)
 class StoreContacts:
     manager_ids: list[int] = field(default_factory=list)
     admin_ids: list[int] = field(default_factory=list)
+    head_office_ids: list[int] = field(default_factory=list)  # admins of the head office
+
+    def escalation_chain(self) -> list[int]:
+        """Who must hear of an order nobody can take: the managers, else the sub-site's
+        admins, else head office."""
+        return self.manager_ids or self.admin_ids or self.head_office_ids
 
 
 @dataclass(frozen=True)
@@ -146,18 +156,35 @@ class CurrentAssignment:
 
 
 @dataclass
-class DispatchState:
-    """Everything the dispatch loop knows; carried across continue-as-new."""
+class Cancellation:
+    """Who ended the order without it being handled, why, and when."""
 
+    actor: str
+    reason: str  # one of CANCEL_REASONS
+    at: datetime
+    note: str = ""
+
+
+@dataclass
+class DispatchState:
+    """Everything the dispatch loop knows; carried across continue-as-new.
+
+    `phase` (a dispatch.phases.Phase value) says where the order is; the status, the
+    search attributes and the live details are read from it."""
+
+    phase: str = "routing"
     routed: RoutedOrder | None = None
     round: int = 0
-    previous: list[int] = field(default_factory=list)
+    previous: list[int] = field(default_factory=list)  # oldest first; the latest is last
     assignment: CurrentAssignment | None = None
     escalated: bool = False
-    completed: bool = False
     waits: int = 0
+    wait_reason: str = ""  # why it is waiting_for_shift (dispatch.phases NO_ROSTER, ...)
     imported_adopted: bool = False
     wish_done: bool = False  # the customer's preferred consultant has been tried
+    cancelled: Cancellation | None = None
+    status_events: int = 0  # status changes sent to the webhook so far (its event number)
+    last_status_event: str = ""  # what the last one said: the same is not sent twice
 
 
 @dataclass(frozen=True)
@@ -167,6 +194,9 @@ class OrderInput:
     # Continue-as-new past this many events: well before a few thousand, so a long-unhandled
     # order keeps a short history (tests lower it to see a continue-as-new quickly).
     history_limit: int = 1500
+    # Status webhooks on for this order (WEBHOOK_URL was set when it was started): fixed per
+    # order, so a changed setting never changes what a running order's history replays.
+    webhooks: bool = False
 
 
 @dataclass(frozen=True)
@@ -182,6 +212,27 @@ class ManagerAction:
     reason: str = ""
 
 
+@dataclass
+class PendingRequest:
+    """The one request a round is to serve: a manager's re-dispatch or reassign-to, the
+    imported holder, or the customer's preferred consultant. An update handler that set it
+    waits for `served`; while one is pending a second manager request is refused."""
+
+    action: ManagerAction
+    ready: bool = True  # False while the handler still checks the named staff member
+    served: bool = False
+
+
+CANCEL_REASONS = ("customer_cancelled", "duplicate", "spam", "other")
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    actor: str  # who cancels, for the audit trail
+    reason: str  # one of CANCEL_REASONS
+    note: str = ""  # required with "other"
+
+
 @dataclass(frozen=True)
 class OrderView:
     """The live state, as the `state` query and every update return it."""
@@ -195,3 +246,5 @@ class OrderView:
     escalated: bool
     accept_deadline: datetime | None = None
     process_deadline: datetime | None = None
+    phase: str = "routing"  # dispatch.phases.Phase
+    wait_reason: str = ""  # why it waits (phase waiting_for_shift)

@@ -1,7 +1,10 @@
 """The dispatch loop: route, select, notify, wait, reassign, escalate — until handled.
 
 One loop serves every order type; the three workflow types at the bottom differ only in
-how they begin. Read `OrderDispatch._dispatch` top to bottom: it is the patent's claim.
+how they begin. Read `OrderDispatch._dispatch` top to bottom: it is the patent's claim. The
+order is always in one `Phase` (dispatch/phases.py); `next_phase` decides the next one at
+the top of every turn, and the status, search attributes and live details are read from it.
+What people send the order (accept, decline, reassign, cancel ...) is in workflows/handlers.py.
 
 Determinism: all I/O is in activities; time is `workflow.now()`; the random draw of the
 selection happens inside the `assign_order` activity, whose result is in history.
@@ -17,62 +20,85 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributeUpdate
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities import orders as acts
     from activities.notices import NoticeRequest, send_notice
+    from activities.webhooks import StatusEvent, send_status_webhook
+    from dispatch.phases import (
+        ENDED,
+        NEXT_SHIFT,
+        NO_ROSTER,
+        NOBODY_FREE,
+        WISH,
+        Phase,
+        Situation,
+        escalation_due,
+        next_phase,
+        status_of,
+    )
     from workflows import search_attributes as sa
     from workflows.contracts import (
         AssignRequest,
         AssignResult,
+        Cancellation,
         CurrentAssignment,
         DispatchState,
         ManagerAction,
         OrderInput,
         OrderRequest,
         OrderView,
+        PendingRequest,
         Rule,
-        StaffAction,
-        StaffCheck,
         StoreContacts,
         Transition,
     )
+    from workflows.handlers import OrderHandlers
 
 T = TypeVar("T")
 
-# Database steps retry forever with backoff: an outage delays an order, never loses it.
+# Database steps retry forever with backoff: an outage delays an order, never loses it. A
+# refusal of the data itself (a constraint, a value out of range) no retry can fix: it fails
+# at once, and the order is escalated as stuck (OrderDispatch._stuck) instead of retrying
+# in silence for ever.
+REFUSED_BY_THE_DATABASE = ("IntegrityError", "DataError")
 DB_TIMEOUT = timedelta(seconds=30)
 DB_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=list(REFUSED_BY_THE_DATABASE),
 )
 # Notices decide their own final failure (see activities/notices.py); Temporal only paces them.
 NOTICE_TIMEOUT = timedelta(seconds=60)
 NOTICE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=60)
 )
-# Read-only lookups run as local activities (see OrderDispatch._lookup).
-LOCAL_LOOKUPS = "local-lookups"
+# Webhooks, like notices, decide their own final failure; Temporal paces the retries.
+WEBHOOK_TIMEOUT = timedelta(seconds=30)
 # With no duty slot ahead at all, look again this often (the roster signal wakes us sooner).
 ROSTER_RECHECK = timedelta(hours=6)
-# Since this patch: a manager's request that lands mid-selection is served, continue-as-new
-# never waits on a manager's update or on notices in flight, an on-duty store whose people
-# are all at their cap backs off instead of spinning, an imported order's holder gets the
-# reminder notice, every take-back and wish wait is published to the UI, and the rule read
-# is the sub-site's own where its admin set one.
-SERVE_REQUESTS = "serve-requests"
 # Someone is on duty but nobody can take the order (capacity caps): look again after this,
 # doubling per wait up to the maximum (the roster signal and a manager's action wake sooner).
 BUSY_RECHECK = timedelta(seconds=30)
 BUSY_RECHECK_MAX = timedelta(minutes=10)
 NOTICE_HANDOVER_WAIT = timedelta(seconds=10)
-# Since this patch the accept deadline runs from when the assignee was told (their first
-# notice of the round delivered), not from the selection: under a backlog (a worker that
-# restarts, a slow relay) a notice that leaves late no longer costs the person their chance,
-# and the reassignments that would cause — each one more load — no longer feed the backlog.
-DEADLINE_FROM_NOTICE = "deadline-from-notice"
+# The accept deadline runs from when the assignee was told (their first notice of the round
+# delivered), not from the selection: under a backlog (a worker that restarts, a slow relay)
+# a notice that leaves late does not cost the person their chance, and the reassignments
+# that would cause — each one more load — do not feed the backlog.
 TOLD_WAIT_MAX = timedelta(minutes=2)  # every channel down: the clock starts anyway
 DEADLINE_SLACK = timedelta(seconds=1)  # told within this of the selection: nothing to move
+
+
+def _refusal(exc: FailureError) -> str | None:
+    """What the database refused, if that is why a step failed (None: anything else)."""
+    cause: BaseException | None = exc
+    while isinstance(cause, FailureError):
+        if isinstance(cause, ApplicationError) and cause.type in REFUSED_BY_THE_DATABASE:
+            return f"{cause.type}: {cause.message}"
+        cause = cause.cause
+    return None
 
 
 def _delivered(notice: asyncio.Task[Any]) -> bool:
@@ -82,95 +108,157 @@ def _delivered(notice: asyncio.Task[Any]) -> bool:
     return bool(notice.result().status == "sent")
 
 
-def _rejected(message: str, kind: str) -> ApplicationError:
-    """An update refused before anything happened; `kind` maps to the HTTP status."""
-    return ApplicationError(message, type=kind, non_retryable=True)
+class OrderDispatch(OrderHandlers):
+    """State and the loop shared by the three order workflows (handlers: the mixin)."""
 
-
-class OrderDispatch:
-    """State, handlers and the loop shared by the three order workflows."""
+    @workflow.init
+    def __init__(self, start: OrderInput) -> None:
+        self.order: OrderRequest = start.order
+        self.state: DispatchState = start.state or DispatchState()
+        self.history_limit = start.history_limit
+        self.webhooks = start.webhooks
+        self.rule: Rule | None = None  # read again at every turn
+        self.pending: PendingRequest | None = None
+        self.roster_changed_for: set[int] | None = None
+        self._db = asyncio.Lock()  # projection writes from handlers and loop stay in order
+        self._notices: list[asyncio.Task[Any]] = []
+        self._telling: list[asyncio.Task[Any]] = []  # this round's notices to the assignee
+        self._published: dict[str, Any] = {}
 
     async def run(self, start: OrderInput) -> OrderView:
         """Each workflow type declares `@workflow.run` itself and calls `_dispatch`."""
         raise NotImplementedError
 
-    def __init__(self) -> None:
-        self.order: OrderRequest | None = None
-        self.state = DispatchState()
-        self.rule: Rule | None = None
-        self._waiting = False
-        # A manager's re-dispatch (staff_id None) or reassign-to, served by the next round.
-        self._requested: ManagerAction | None = None
-        self._settled: ManagerAction | None = None  # the request the last round served
-        # A selection is under way: its row may be committed before we hold its result.
-        self._selecting = False
-        self._manager_busy = False  # a manager's update is between its validator and its round
-        self._closing = False  # continue-as-new has begun: manager updates wait for the new run
-        self._serves_requests = False  # the SERVE_REQUESTS patch holds for this run
-        self._roster_changed = False
-        self._db = asyncio.Lock()  # projection writes from handlers and loop stay in order
-        self._notices: list[asyncio.Task[Any]] = []
-        self._telling: list[asyncio.Task[Any]] = []  # this round's notices to the assignee
-        self._published: dict[str, Any] = {}
-        self._history_limit = 1500
-
     # ------------------------------------------------------------ the loop
 
-    async def _dispatch(self, start: OrderInput) -> OrderView:
-        self.order = start.order
-        self.state = start.state or DispatchState()
-        self._history_limit = start.history_limit
-        self._serves_requests = workflow.patched(SERVE_REQUESTS)
+    async def _dispatch(self) -> OrderView:
+        try:
+            await self._route()
+            while self.state.phase not in ENDED:
+                if self._history_is_long() and await self._ready_to_continue_as_new():
+                    self._continue_as_new()
+                try:
+                    await self._turn()
+                except FailureError as exc:
+                    refused = _refusal(exc)
+                    if refused is None:
+                        raise
+                    await self._stuck(refused)
+        except asyncio.CancelledError:
+            # "Request Cancellation" in the Temporal UI, `temporal workflow cancel`: end the
+            # order as cancelled everywhere, then let the run end as cancelled too.
+            if self.state.phase not in ENDED:
+                await self._cancel("temporal", "other", "cancellation requested in Temporal")
+            await self._drain_notices()
+            raise
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._drain_notices()  # after the handlers: a cancel tells the holder last
+        return self._view()
+
+    async def _turn(self) -> None:
+        """One turn of the loop: what the phase asks for, until something changes it."""
+        self.rule = rule = await self._load_rule()
+        phase = self._next_phase()
+        if phase == Phase.SELECTING:
+            await self._select_next(rule)
+        elif phase == Phase.WAITING_FOR_MANAGER:
+            self._enter(phase)
+            await workflow.wait_condition(lambda: self._request_ready() or self._ended())
+        elif phase in (Phase.OFFERED, Phase.ACCEPTED):
+            await self._wait_for_assignee(rule)
+
+    async def _stuck(self, refused: str) -> None:
+        """A step the database refused: escalate with the reason, and wait for a manager
+        (their re-dispatch or reassign-to, or a cancel) instead of retrying in silence."""
+        if self.pending is not None and not self.pending.served:
+            self.pending.served = True  # the request's round was the step that failed
+            self.pending = None
+        self.state.escalated = True
+        self._enter(Phase.WAITING_FOR_MANAGER, f"stuck: {refused}"[:64])
+        await self._record("stuck", round=self.state.round, note=refused[:500])
+        await self._record("escalated", round=self.state.round, note=f"stuck: {refused}"[:500])
+        contacts = await self._contacts()
+        if self.rule is not None:
+            told = contacts.escalation_chain()
+            self._notify("escalated", told, self.rule, occasion="stuck", reason=refused)
+        await workflow.wait_condition(lambda: self._request_ready() or self._ended())
+
+    async def _route(self) -> None:
+        """Tie the order to its store (once); an imported assignment is the first request."""
         if self.state.routed is None:
             self.state.routed = await self._step(
                 acts.route_order, self.order, summary="route to a store"
             )
+            if self.state.routed.ended:  # a resubmitted id of a finished order: leave it be
+                self.state.phase = self.state.routed.ended
+                return
+            self._enter(Phase.SELECTING)
         self._publish()
         if self.order.type == "assigned_unprocessed" and not self.state.imported_adopted:
-            await self._adopt_imported_assignment()
+            self.state.imported_adopted = True
+            if self.order.assignee_id is not None:
+                action = ManagerAction(
+                    actor="import",
+                    staff_id=self.order.assignee_id,
+                    reason="assigned in the previous system",
+                )
+                self.pending = PendingRequest(action=action)
 
-        while not self.state.completed:
-            if self._history_is_long() and await self._ready_to_continue_as_new():
-                await self._continue_as_new()
-            self.rule = await self._load_rule()
-            if self.state.assignment is None and not await self._assign_next(self.rule):
-                continue  # nobody could take it: we waited for a shift, try again
-            await self._wait_for_assignee(self.rule)
+    def _next_phase(self, *, nobody_free: bool = False) -> Phase:
+        a = self.state.assignment
+        return next_phase(
+            Situation(
+                routed=self.state.routed is not None,
+                ended=Phase(self.state.phase) if self._ended() else None,
+                assignment=a.status if a is not None else None,
+                escalated=self.state.escalated,
+                waits_for_manager=(
+                    self.rule is not None and self.rule.after_escalation == "wait_for_manager"
+                ),
+                request_waiting=self._request_ready(),
+                nobody_free=nobody_free,
+            )
+        )
 
-        await self._drain_notices()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._view()
-
-    async def _assign_next(self, rule: Rule) -> bool:
-        """Start the next round: escalate if due, select someone, tell them. False if nobody."""
-        if not self.state.escalated and self.state.round >= rule.max_rounds:
-            await self._escalate()
-        if (
-            self.state.escalated
-            and rule.after_escalation == "wait_for_manager"
-            and self._requested is None
+    async def _select_next(self, rule: Rule) -> None:
+        """Start the next round: escalate if due, select someone and tell them, or wait for
+        a shift if nobody can take it."""
+        if escalation_due(
+            round_=self.state.round, max_rounds=rule.max_rounds, escalated=self.state.escalated
         ):
-            await workflow.wait_condition(lambda: self._requested is not None)
-        forced, self._requested = self._requested, None
+            await self._escalate(rule, f"not accepted after {self.state.round} rounds")
+            if self._next_phase() == Phase.WAITING_FOR_MANAGER:
+                return
+        request = self.pending if self._request_ready() else None
         # From here on a roster change must wake a wait for a shift (no lost wake-ups).
-        self._roster_changed = False
-        if forced is None and self._wish_pending() and workflow.patched("preferred-consultant"):
-            forced = await self._customer_wish(rule)
-            if forced is None:  # a manager may have spoken while we waited for the wish
-                forced, self._requested = self._requested, None
+        self.roster_changed_for = None
+        wish = None
+        if request is None and self._wish_pending():
+            wish = await self._customer_wish(rule)
+            if self._ended():
+                return
+            request = self.pending if self._request_ready() else None
+        forced = request.action if request is not None else wish
         next_round = self.state.round + 1
-        self._selecting = True
+        self._enter(Phase.SELECTING)
         result = await self._select(next_round, rule, forced)
-        if result.staff_id is None and forced is not None and forced.actor == "customer":
+        if result.staff_id is None and wish is not None and request is None:
             result = await self._select(next_round, rule, None)  # they left meanwhile
+        if request is not None:
+            request.served = True
+            self.pending = None
+        if self._ended():  # cancelled while the round was being recorded: close its row
+            if result.staff_id is not None:
+                await self._record(
+                    "cancelled", round=next_round, staff_id=result.staff_id, note="cancelled"
+                )
+            return
         if result.staff_id is None or result.accept_deadline is None:
-            self._selecting = False
-            self._settled = forced
-            await self._wait_for_shift()
-            return False
+            if self._next_phase(nobody_free=True) == Phase.WAITING_FOR_SHIFT:
+                await self._wait_for_shift(rule)  # the phase stays until the next selection
+            return
         self.state.round = next_round
         self.state.waits = 0
-        self._waiting = False
         self.state.assignment = CurrentAssignment(
             staff_id=result.staff_id,
             staff_name=result.staff_name,
@@ -178,88 +266,16 @@ class OrderDispatch:
             status="offered",
             accept_deadline=result.accept_deadline,
         )
-        self._selecting = False
-        self._settled = forced
-        self._publish()
+        self._enter(Phase.OFFERED)
         imported = forced is not None and forced.actor == "import"
         self._telling = self._notify(
-            "reminder" if imported and self._serves_requests else "assigned",
+            "reminder" if imported else "assigned",
             [result.staff_id],
             rule,
             deadline=result.accept_deadline.isoformat(),
         )
-        return True
-
-    async def _select(self, round_: int, rule: Rule, forced: ManagerAction | None) -> AssignResult:
-        """Choose and record this round's assignee (the named one, if any)."""
-        async with self._db:  # after any projection write a handler has under way
-            return await self._step(
-                acts.assign_order,
-                AssignRequest(
-                    order_id=self._order_id(),
-                    store_id=self._store_id(),
-                    round=round_,
-                    at=workflow.now(),
-                    rule=rule,
-                    previous=list(self.state.previous),
-                    forced_staff_id=forced.staff_id if forced else None,
-                    forced_reason=f"by {forced.actor}: {forced.reason}" if forced else "",
-                ),
-                summary=f"select staff, round {round_}",
-            )
-
-    def _wish_pending(self) -> bool:
-        routed = self.state.routed
-        return bool(
-            routed
-            and routed.preferred_staff_id
-            and not self.state.wish_done
-            and self.state.round == 0
-        )
-
-    async def _customer_wish(self, rule: Rule) -> ManagerAction | None:
-        """The customer asked for a consultant: them if free now, else wait or fall back."""
-        self.state.wish_done = True
-        assert self.state.routed is not None and self.state.routed.preferred_staff_id
-        wanted = self.state.routed.preferred_staff_id
-        summary = f"is preferred consultant {wanted} free"
-        status = await self._lookup(
-            acts.consultant_available, wanted, workflow.now(), summary=summary
-        )
-        starts = status.next_duty_start
-        if (
-            not status.available
-            and rule.wish_fallback == "wait_for_shift"
-            and starts
-            and starts - workflow.now() <= timedelta(seconds=rule.wish_wait_seconds)
-        ):
-            await self._record(
-                "waiting",
-                occasion="wish",
-                staff_id=wanted,
-                note=f"{status.reason}; their shift starts {starts.isoformat()}",
-            )
-            self._waiting = True
-            if self._serves_requests:
-                self._publish()
-            await self._until(
-                lambda: self._requested is not None or self._roster_changed,
-                starts,
-                f"shift of preferred consultant {wanted}",
-            )
-            if self._requested is not None:
-                return None
-            status = await self._lookup(
-                acts.consultant_available, wanted, workflow.now(), summary=summary
-            )
-        if status.available:
-            return ManagerAction(
-                actor="customer", staff_id=wanted, reason="the customer's preferred consultant"
-            )
-        await self._record(
-            "wish_fallback", staff_id=wanted, note=f"{status.reason}: given to the store instead"
-        )
-        return None
+        if imported:
+            self.state.assignment.reminded = True  # the first notice was the reminder
 
     async def _wait_for_assignee(self, rule: Rule) -> None:
         """Remind, then wait for accept and for processing; a missed deadline is a timeout."""
@@ -267,7 +283,7 @@ class OrderDispatch:
         assert a is not None
         untouched = lambda: self._offered(a)  # noqa: E731
         telling, self._telling = self._telling, []
-        if telling and untouched() and workflow.patched(DEADLINE_FROM_NOTICE):
+        if telling and untouched():
             await self._start_clock_when_told(a, rule, telling)
         remind_at = a.accept_deadline - timedelta(seconds=rule.reminder_before_seconds)
         if (
@@ -289,14 +305,146 @@ class OrderDispatch:
         ):
             await self._time_out(a, rule, stage="accept")
             return
-        if self.state.assignment is a and a.status == "accepted" and a.process_deadline:
-            accepted = lambda: self.state.assignment is a and a.status == "accepted"  # noqa: E731
-            if await self._until(
+        accepted = lambda: self.state.assignment is a and a.status == "accepted"  # noqa: E731
+        if (
+            accepted()
+            and a.process_deadline
+            and await self._until(
                 lambda: not accepted(),
                 a.process_deadline,
                 f"processing deadline for staff {a.staff_id}, round {a.round}",
-            ):
-                await self._time_out(a, rule, stage="process")
+            )
+        ):
+            await self._time_out(a, rule, stage="process")
+
+    async def _time_out(self, a: CurrentAssignment, rule: Rule, *, stage: str) -> None:
+        """Record the timeout, tell the manager, pause for the reassignment period."""
+        self._release(a)
+        await self._record(
+            "timed_out", round=a.round, staff_id=a.staff_id, note=f"{stage} deadline"
+        )
+        contacts = await self._contacts()
+        self._notify(
+            "timed_out",
+            contacts.manager_ids,
+            rule,
+            timed_out_staff_name=a.staff_name,
+            timed_out_staff_id=a.staff_id,
+            stage=stage,
+        )
+        if rule.reassign_period_seconds > 0:
+            await self._until(
+                lambda: self._request_ready() or self._ended(),
+                workflow.now() + timedelta(seconds=rule.reassign_period_seconds),
+                f"reassignment period before round {self.state.round + 1}",
+            )
+
+    async def _escalate(self, rule: Rule, why: str, contacts: StoreContacts | None = None) -> None:
+        """The manager and the sub-site admin are told, once (head office if neither)."""
+        self.state.escalated = True
+        await self._record("escalated", round=self.state.round, note=why)
+        self._publish()
+        contacts = contacts or await self._contacts()
+        told = contacts.manager_ids + contacts.admin_ids or contacts.head_office_ids
+        self._notify("escalated", told, rule, reason=why)
+
+    async def _wait_for_shift(self, rule: Rule) -> None:
+        """Nobody can take it now: say why, tell the manager (once per wait), sleep until a
+        shift. A store with no duty slot ahead at all is escalated at once."""
+        self.state.waits += 1
+        now = workflow.now()
+        next_start = await self._step(
+            acts.next_duty_start, self._store_id(), now, summary="find next duty window"
+        )
+        reason = NO_ROSTER if next_start is None else NEXT_SHIFT
+        if next_start is not None and next_start <= now:
+            reason = NOBODY_FREE  # on duty, but all at their cap
+        self._enter(Phase.WAITING_FOR_SHIFT, reason)
+        await self._record(
+            "waiting",
+            at=now,
+            round=self.state.round,
+            occasion=str(self.state.waits),
+            note=f"{reason}; next duty window {next_start}",
+        )
+        if self.state.waits == 1:
+            contacts = await self._contacts()
+            if reason == NO_ROSTER and not self.state.escalated:
+                await self._escalate(rule, "no roster: nobody has a duty slot ahead", contacts)
+            self._notify(
+                "waiting",
+                contacts.escalation_chain(),
+                rule,
+                occasion=f"w{self.state.round}",
+                next_shift=next_start.isoformat() if next_start else None,
+            )
+        until = next_start if next_start else now + ROSTER_RECHECK
+        if until <= now:
+            backoff = BUSY_RECHECK * 2 ** min(self.state.waits - 1, 10)
+            until = now + min(backoff, BUSY_RECHECK_MAX)
+        await self._until(
+            lambda: self.roster_changed_for is not None or self._request_ready() or self._ended(),
+            until,
+            f"next duty window at {until.isoformat()}",
+        )
+
+    # ------------------------------------------------------------ the customer's wish
+
+    def _wish_pending(self) -> bool:
+        routed = self.state.routed
+        return bool(
+            routed
+            and routed.preferred_staff_id
+            and not self.state.wish_done
+            and self.state.round == 0
+        )
+
+    async def _customer_wish(self, rule: Rule) -> ManagerAction | None:
+        """The customer asked for a consultant: them if free now, else wait or fall back."""
+        self.state.wish_done = True
+        assert self.state.routed is not None and self.state.routed.preferred_staff_id
+        wanted = self.state.routed.preferred_staff_id
+        summary = f"is preferred consultant {wanted} free"
+        status = await self._step(
+            acts.consultant_available, wanted, workflow.now(), summary=summary
+        )
+        starts = status.next_duty_start
+        if (
+            not status.available
+            and rule.wish_fallback == "wait_for_shift"
+            and starts
+            and starts - workflow.now() <= timedelta(seconds=rule.wish_wait_seconds)
+        ):
+            self._enter(Phase.WAITING_FOR_SHIFT, WISH)
+            await self._record(
+                "waiting",
+                occasion="wish",
+                staff_id=wanted,
+                note=f"{status.reason}; their shift starts {starts.isoformat()}",
+            )
+            # Only a change that concerns them (or the whole store) ends the wait early.
+            concerns = lambda: bool({0, wanted} & (self.roster_changed_for or set()))  # noqa: E731
+            await self._until(
+                lambda: self._request_ready() or self._ended() or concerns(),
+                starts,
+                f"shift of preferred consultant {wanted}",
+            )
+            self.roster_changed_for = None
+            if self._request_ready() or self._ended():
+                return None
+            status = await self._step(
+                acts.consultant_available, wanted, workflow.now(), summary=summary
+            )
+        if status.available:
+            return ManagerAction(
+                actor="customer", staff_id=wanted, reason="the customer's preferred consultant"
+            )
+        await self._record(
+            "wish_fallback", staff_id=wanted, note=f"{status.reason}: given to the store instead"
+        )
+        return None
+
+    # ------------------------------------------------------------ steps
 
     async def _start_clock_when_told(
         self, a: CurrentAssignment, rule: Rule, telling: list[asyncio.Task[Any]]
@@ -323,318 +471,30 @@ class OrderDispatch:
             note=f"staff {a.staff_id} was told {late:.0f} s after the selection",
         )
 
-    async def _time_out(self, a: CurrentAssignment, rule: Rule, *, stage: str) -> None:
-        """Record the timeout, tell the manager, pause for the reassignment period."""
-        self.state.assignment = None
-        self._remember_previous(a.staff_id)
-        await self._record(
-            "timed_out",
-            round=a.round,
-            staff_id=a.staff_id,
-            note=f"{stage} deadline",
-        )
-        self._publish()
-        contacts = await self._contacts()
-        self._notify(
-            "timed_out",
-            contacts.manager_ids,
-            rule,
-            timed_out_staff_name=a.staff_name,
-            timed_out_staff_id=a.staff_id,
-            stage=stage,
-        )
-        if rule.reassign_period_seconds > 0:
-            await self._until(
-                lambda: self._requested is not None,
-                workflow.now() + timedelta(seconds=rule.reassign_period_seconds),
-                f"reassignment period before round {self.state.round + 1}",
+    async def _select(self, round_: int, rule: Rule, forced: ManagerAction | None) -> AssignResult:
+        """Choose and record this round's assignee (the named one, if any)."""
+        async with self._db:  # after any projection write a handler has under way
+            return await self._step(
+                acts.assign_order,
+                AssignRequest(
+                    order_id=self._order_id(),
+                    store_id=self._store_id(),
+                    round=round_,
+                    at=workflow.now(),
+                    rule=rule,
+                    previous=list(self.state.previous),
+                    forced_staff_id=forced.staff_id if forced else None,
+                    forced_reason=f"by {forced.actor}: {forced.reason}" if forced else "",
+                ),
+                summary=f"select staff, round {round_}",
             )
-
-    async def _escalate(self) -> None:
-        """Past the rule's rounds: the manager and the sub-site admin are told, once."""
-        self.state.escalated = True
-        await self._record(
-            "escalated",
-            round=self.state.round,
-        )
-        self._publish()
-        contacts = await self._contacts()
-        assert self.rule is not None
-        self._notify("escalated", contacts.manager_ids + contacts.admin_ids, self.rule)
-
-    async def _wait_for_shift(self) -> None:
-        """Nobody can take it now: tell the manager (once per wait) and sleep until a shift."""
-        self.state.waits += 1
-        self._waiting = True
-        now = workflow.now()
-        next_start = await self._lookup(
-            acts.next_duty_start, self._store_id(), now, summary="find next duty window"
-        )
-        await self._record(
-            "waiting",
-            at=now,
-            round=self.state.round,
-            occasion=str(self.state.waits),
-            note=f"next duty window {next_start}",
-        )
-        self._publish()
-        if self.state.waits == 1 and self.rule is not None:
-            contacts = await self._contacts()
-            self._notify(
-                "waiting",
-                contacts.manager_ids,
-                self.rule,
-                occasion=f"w{self.state.round}",
-                next_shift=next_start.isoformat() if next_start else None,
-            )
-        until = next_start if next_start else now + ROSTER_RECHECK
-        if self._serves_requests and until <= now:  # on duty, but all at their cap
-            backoff = BUSY_RECHECK * 2 ** min(self.state.waits - 1, 10)
-            until = now + min(backoff, BUSY_RECHECK_MAX)
-        await self._until(
-            lambda: self._roster_changed or self._requested is not None,
-            max(until, now),
-            f"next duty window at {until.isoformat()}",
-        )
-
-    async def _adopt_imported_assignment(self) -> None:
-        """Assigned-unprocessed: keep the old assignee, remind them, then go on as usual."""
-        self.state.imported_adopted = True
-        assert self.order is not None
-        if self.order.assignee_id is None:
-            return
-        self._requested = ManagerAction(
-            actor="import",
-            staff_id=self.order.assignee_id,
-            reason="assigned in the previous system",
-        )
-        self.rule = await self._load_rule()
-        if await self._assign_next(self.rule) and self.state.assignment is not None:
-            self.state.assignment.reminded = True  # the first notice was the reminder
-
-    # ------------------------------------------------------------ staff and manager actions
-
-    @workflow.update
-    async def accept(self, action: StaffAction) -> OrderView:
-        if self._selecting:  # admitted while the round was being recorded: wait, check again
-            await workflow.wait_condition(lambda: not self._selecting)
-            self._validate_accept(action)
-        a = self.state.assignment
-        assert a is not None and self.rule is not None
-        a.status = "accepted"
-        a.process_deadline = workflow.now() + timedelta(seconds=self.rule.process_timeout_seconds)
-        self._publish()
-        await self._record(
-            "accepted",
-            round=a.round,
-            staff_id=a.staff_id,
-            actor=f"staff:{a.staff_id}",
-            process_deadline=a.process_deadline,
-        )
-        return self._view()
-
-    @accept.validator
-    def _validate_accept(self, action: StaffAction) -> None:
-        if self._selecting and self.state.assignment is None:
-            self._open_order()
-            return  # the assignee may have seen the new round already; the handler waits
-        a = self._current_for(action.staff_id)
-        if a.status != "offered":
-            raise _rejected("the order is already accepted", "Conflict")
-        if self.rule is None:  # a fresh run (after continue-as-new) reads its rule first
-            raise _rejected("the order is resuming; try again in a moment", "Conflict")
-
-    @workflow.update
-    async def complete(self, action: StaffAction) -> OrderView:
-        a = self.state.assignment
-        assert a is not None
-        self.state.completed = True
-        a.status = "completed"
-        self._publish()
-        await self._record(
-            "completed",
-            round=a.round,
-            staff_id=a.staff_id,
-            actor=f"staff:{a.staff_id}",
-            note=action.reason,
-        )
-        return self._view()
-
-    @complete.validator
-    def _validate_complete(self, action: StaffAction) -> None:
-        a = self._current_for(action.staff_id)
-        if a.status != "accepted":
-            raise _rejected("accept the order before marking it processed", "Conflict")
-
-    @workflow.update
-    async def decline(self, action: StaffAction) -> OrderView:
-        a = self.state.assignment
-        assert a is not None
-        self.state.assignment = None
-        self._remember_previous(a.staff_id)
-        self._publish()
-        await self._record(
-            "declined",
-            round=a.round,
-            staff_id=a.staff_id,
-            actor=f"staff:{a.staff_id}",
-            note=action.reason,
-        )
-        return self._view()
-
-    @decline.validator
-    def _validate_decline(self, action: StaffAction) -> None:
-        self._current_for(action.staff_id)
-
-    @workflow.update
-    async def reassign(self, action: ManagerAction) -> OrderView:
-        """A manager names the next assignee (an active consultant of the order's store)."""
-        assert action.staff_id is not None
-        self._claim_manager_request()
-        try:
-            await self._lookup(
-                acts.check_staff_in_store,
-                StaffCheck(staff_id=action.staff_id, store_id=self._store_id()),
-                summary=f"check staff {action.staff_id} belongs to the store",
-            )
-            if self.state.completed:
-                raise _rejected("the order has been processed already", "Conflict")
-            return await self._serve(action)
-        finally:
-            self._manager_busy = False
-
-    @reassign.validator
-    def _validate_reassign(self, action: ManagerAction) -> None:
-        self._open_order()
-        if action.staff_id is None:
-            raise _rejected("name the staff member to reassign to", "Invalid")
-        a = self.state.assignment
-        if a is not None and a.staff_id == action.staff_id:
-            raise _rejected(f"the order is already with staff {action.staff_id}", "Conflict")
-        self._manager_may_act()
-
-    @workflow.update
-    async def redispatch(self, action: ManagerAction) -> OrderView:
-        """A manager asks for a new selection now (the current assignee is skipped)."""
-        self._claim_manager_request()
-        try:
-            return await self._serve(action)
-        finally:
-            self._manager_busy = False
-
-    @redispatch.validator
-    def _validate_redispatch(self, action: ManagerAction) -> None:
-        self._open_order()
-        self._manager_may_act()
-
-    def _claim_manager_request(self) -> None:
-        """From here a second manager action is refused. Checked again in the handler: two
-        updates that arrive together both pass their validators before either handler runs."""
-        if self._serves_requests:
-            self._manager_may_act()
-        self._manager_busy = True
-
-    def _manager_may_act(self) -> None:
-        """One manager request at a time, and none while the run hands over to a new one."""
-        if self._requested is not None or self._manager_busy:
-            raise _rejected("a re-dispatch of this order is already under way", "Conflict")
-        if self._closing:
-            raise _rejected("the order is moving to a fresh run; try again in a moment", "Conflict")
-
-    @workflow.signal
-    def roster_changed(self) -> None:
-        """The store's roster changed: an order waiting for a shift looks again now."""
-        self._roster_changed = True
-
-    @workflow.query(name="state")
-    def live_state(self) -> OrderView:
-        """The order as it stands now (status, store, assignee, round, deadlines)."""
-        return self._view()
-
-    # ------------------------------------------------------------ helpers
-
-    async def _serve(self, action: ManagerAction) -> OrderView:
-        """Hand a manager's request to the loop; answer once a round has served it."""
-        self._requested = action  # before the take-back wakes the loop, so the loop sees it
-        if self._serves_requests and self._selecting:
-            # The round being chosen did not see the request: let it land, then take it back.
-            await workflow.wait_condition(lambda: not self._selecting)
-        await self._take_back(action)
-        await workflow.wait_condition(lambda: self._settled is action)
-        return self._view()
-
-    async def _take_back(self, action: ManagerAction) -> None:
-        a = self.state.assignment
-        if a is None:
-            return
-        self.state.assignment = None
-        self._remember_previous(a.staff_id)
-        if self._serves_requests:
-            self._publish()
-        await self._record(
-            "reassigned",
-            round=a.round,
-            staff_id=a.staff_id,
-            actor=action.actor,
-            note=action.reason,
-        )
-
-    def _current_for(self, staff_id: int) -> CurrentAssignment:
-        self._open_order()
-        a = self.state.assignment
-        if a is None:
-            raise _rejected("the order is not assigned to anyone right now", "Conflict")
-        if a.staff_id != staff_id:
-            raise _rejected(
-                f"only the current assignee (staff {a.staff_id}) may do this", "Forbidden"
-            )
-        return a
-
-    def _open_order(self) -> None:
-        if self.state.completed:
-            raise _rejected("the order has been processed already", "Conflict")
-        if self.state.routed is None:
-            raise _rejected("the order is still being routed; try again in a moment", "Conflict")
-
-    def _offered(self, a: CurrentAssignment) -> bool:
-        """`a` is still this order's assignment, offered and not yet taken."""
-        return self.state.assignment is a and a.status == "offered"
-
-    def _remember_previous(self, staff_id: int) -> None:
-        if staff_id not in self.state.previous:
-            self.state.previous.append(staff_id)
-
-    async def _until(self, woken: Callable[[], bool], deadline: datetime, summary: str) -> bool:
-        """Wait for `woken()` or the deadline; True if the deadline came first."""
-        remaining = (deadline - workflow.now()).total_seconds()
-        if remaining <= 0:
-            return not woken()
-        try:
-            await workflow.wait_condition(woken, timeout=remaining, timeout_summary=summary)
-        except TimeoutError:
-            return True
-        return False
 
     async def _step(self, activity: Callable[..., Awaitable[T]], *args: Any, summary: str) -> T:
-        """One database step, retried until the database answers."""
-        result: T = await workflow.execute_activity(
-            activity,
-            args=list(args),
-            summary=summary,
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
-        )
-        return result
-
-    async def _lookup(self, activity: Callable[..., Awaitable[T]], *args: Any, summary: str) -> T:
-        """A database read (load_rule may also insert the default rule, idempotently).
-
-        Since the "local-lookups" patch it runs as a local activity: in the worker, recorded
-        as a marker, no trip through the server's task queues (two of those fewer per
-        reassignment). Orders started before keep the regular activity, so their histories
-        replay unchanged."""
-        if not workflow.patched(LOCAL_LOOKUPS):
-            return await self._step(activity, *args, summary=summary)
+        """One database step (routing, selection, a projection write, a read), retried until
+        the database answers. A local activity: run by this worker right inside the workflow
+        task and recorded as a marker — no trip through the server's task queue, and no wait
+        behind the notices that fill the activity slots (the hot path's queueing: an accept
+        used to be answered only once its projection write got a slot behind them)."""
         result: T = await workflow.execute_local_activity(
             activity,
             args=list(args),
@@ -645,22 +505,26 @@ class OrderDispatch:
         return result
 
     async def _load_rule(self) -> Rule:
-        """The rule in force for the order's sub-site (since the patch; head office's before)."""
-        assert self.order is not None
+        """The rule in force for the order's sub-site (its own, else head office's)."""
         routed = self.state.routed
-        if self._serves_requests and routed is not None and routed.subsite_id is not None:
-            return await self._lookup(
+        if routed is not None and routed.subsite_id is not None:
+            return await self._step(
                 acts.load_rule,
                 self.order.type,
                 routed.subsite_id,
                 summary=f"read allocation rule of sub-site {routed.subsite_code}",
             )
-        return await self._lookup(acts.load_rule, self.order.type, summary="read allocation rule")
+        return await self._step(acts.load_rule, self.order.type, summary="read allocation rule")
 
     async def _record(self, kind: str, *, at: datetime | None = None, **fields: Any) -> None:
         """Bring the database projection in step with a transition of this order."""
         transition = Transition(
-            order_id=self._order_id(), kind=kind, at=at or workflow.now(), **fields
+            order_id=self._order_id(),
+            kind=kind,
+            at=at or workflow.now(),
+            phase=self.state.phase,
+            wait_reason=self.state.wait_reason,
+            **fields,
         )
         async with self._db:
             await self._step(
@@ -668,7 +532,7 @@ class OrderDispatch:
             )
 
     async def _contacts(self) -> StoreContacts:
-        return await self._lookup(
+        return await self._step(
             acts.store_contacts, self._store_id(), summary="look up manager and admins"
         )
 
@@ -682,7 +546,7 @@ class OrderDispatch:
         **context: str | int | None,
     ) -> list[asyncio.Task[Any]]:
         """Start one notice per recipient and channel; the loop's timers never wait for them
-        (only, since DEADLINE_FROM_NOTICE, the accept clock starts once the assignee is told)."""
+        (only the accept clock starts once the assignee is told)."""
         routed = self.state.routed
         assert routed is not None
         fields: dict[str, str | int | None] = {
@@ -716,46 +580,103 @@ class OrderDispatch:
         self._notices = [n for n in self._notices if not n.done()] + started
         return started
 
+    def _send_status_event(self, view: OrderView) -> None:
+        """Tell the web backend of a new status (or holder, or round); never waited for."""
+        said = f"{view.status}:{view.assignee_id}:{view.round}"
+        if not self.webhooks or said == self.state.last_status_event:
+            return
+        self.state.last_status_event = said
+        self.state.status_events += 1
+        event = StatusEvent(
+            id=f"{view.order_id}:{self.state.status_events}",
+            order_id=view.order_id,
+            status=view.status,
+            phase=view.phase,
+            assignee_id=view.assignee_id,
+            round=view.round,
+            at=workflow.now(),
+        )
+        self._notices.append(
+            workflow.start_activity(
+                send_status_webhook,
+                event,
+                summary=f"status webhook {event.id}: {event.status}",
+                start_to_close_timeout=WEBHOOK_TIMEOUT,
+                retry_policy=NOTICE_RETRY,
+            )
+        )
+
+    def _notify_holder_of_cancel(self, staff_id: int, cancellation: Cancellation) -> None:
+        if self.rule is not None:
+            self._notify("cancelled", [staff_id], self.rule, cancel_reason=cancellation.reason)
+
     async def _drain_notices(self) -> None:
         # A notice that failed for good is recorded by its activity; it never fails the order.
         await asyncio.gather(*self._notices, return_exceptions=True)
         self._notices = []
 
+    # ------------------------------------------------------------ continue-as-new
+
     def _history_is_long(self) -> bool:
         info = workflow.info()
         return (
             info.is_continue_as_new_suggested()
-            or info.get_current_history_length() > self._history_limit
+            or info.get_current_history_length() > self.history_limit
         )
 
     async def _ready_to_continue_as_new(self) -> bool:
-        """Hand over only when nothing would make the hand-over hang or hold the order: a
-        manager's update waits for a round of this run (serve it first), and a notice still
-        retrying after NOTICE_HANDOVER_WAIT (a mail or SMS outage) defers the hand-over to a
-        later round instead of delaying this one. Before the patch the run waited for both."""
-        if not self._serves_requests:
-            return True
-        if self._requested is not None or self._manager_busy:
-            return False
+        """Hand over only when nothing would make the hand-over hang or hold the order: no
+        manager's request waiting for a round of this run, no handler under way, and the
+        notices settled (one still retrying after NOTICE_HANDOVER_WAIT — a mail or SMS
+        outage — defers the hand-over to a later turn instead of delaying this one)."""
         settled = lambda: all(n.done() for n in self._notices)  # noqa: E731
-        if settled():
-            return True
-        deadline = workflow.now() + NOTICE_HANDOVER_WAIT
-        return not await self._until(settled, deadline, "notices in flight before continue-as-new")
+        if not settled():
+            deadline = workflow.now() + NOTICE_HANDOVER_WAIT
+            await self._until(settled, deadline, "notices in flight before continue-as-new")
+        # Checked after the last await: no update can slip in between this and the hand-over.
+        return self.pending is None and settled() and workflow.all_handlers_finished()
 
-    async def _continue_as_new(self) -> None:
-        self._closing = True
-        await self._drain_notices()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        assert self.order is not None
+    def _continue_as_new(self) -> None:
         workflow.continue_as_new(
             OrderInput(
-                order=self.order, state=replace(self.state), history_limit=self._history_limit
+                order=self.order,
+                state=replace(self.state),
+                history_limit=self.history_limit,
+                webhooks=self.webhooks,
             )
         )
 
+    # ------------------------------------------------------------ phase, view, publishing
+
+    def _enter(self, phase: Phase, wait_reason: str = "") -> None:
+        """Move to `phase` (waiting: for `wait_reason`) and publish what changed (search
+        attributes, live details)."""
+        self.state.phase = phase
+        self.state.wait_reason = wait_reason
+        self._publish()
+
+    async def _until(self, woken: Callable[[], bool], deadline: datetime, summary: str) -> bool:
+        """Wait for `woken()` or the deadline; True if the deadline came first."""
+        remaining = (deadline - workflow.now()).total_seconds()
+        if remaining <= 0:
+            return not woken()
+        try:
+            await workflow.wait_condition(woken, timeout=remaining, timeout_summary=summary)
+        except TimeoutError:
+            return True
+        return False
+
+    def _ended(self) -> bool:
+        return self.state.phase in ENDED
+
+    def _request_ready(self) -> bool:
+        return self.pending is not None and self.pending.ready and not self.pending.served
+
+    def _offered(self, a: CurrentAssignment) -> bool:
+        """`a` is still this order's assignment, offered and not yet taken."""
+        return self.state.assignment is a and a.status == "offered"
+
     def _order_id(self) -> str:
-        assert self.order is not None
         return self.order.order_id
 
     def _store_id(self) -> int:
@@ -766,36 +687,27 @@ class OrderDispatch:
             )
         return routed.store_id
 
-    def _status(self) -> str:
-        a = self.state.assignment
-        if self.state.completed:
-            return "completed"
-        if a is not None and a.status == "accepted":
-            return "accepted"
-        if self.state.escalated:
-            return "escalated"
-        if a is not None:
-            return "assigned"
-        return "waiting" if self._waiting else "received"
-
     def _view(self) -> OrderView:
         a = self.state.assignment
         routed = self.state.routed
-        assert self.order is not None
+        phase = Phase(self.state.phase)
         return OrderView(
             order_id=self.order.order_id,
             type=self.order.type,
-            status=self._status(),
+            status=status_of(phase, escalated=self.state.escalated),
             store_id=routed.store_id if routed else None,
             assignee_id=a.staff_id if a else None,
             round=self.state.round,
             escalated=self.state.escalated,
             accept_deadline=a.accept_deadline if a else None,
             process_deadline=a.process_deadline if a else None,
+            phase=phase.value,
+            wait_reason=self.state.wait_reason,
         )
 
     def _publish(self) -> None:
-        """Upsert the search attributes that changed, and the live details shown in the UI."""
+        """Upsert the search attributes that changed, and the live details shown in the UI
+        (the store and holder live here, not in the static summary)."""
         view = self._view()
         routed = self.state.routed
         wanted: dict[str, Any] = {
@@ -820,10 +732,13 @@ class OrderDispatch:
         if updates:
             workflow.upsert_search_attributes(updates)
             self._published = wanted
+        self._send_status_event(view)
         holder = f"staff {view.assignee_id}" if view.assignee_id else "nobody"
+        store = f"store {view.store_id}" if view.store_id else "no store yet"
+        why = f" ({view.wait_reason})" if view.wait_reason else ""
         workflow.set_current_details(
-            f"**{view.status}** · store {view.store_id} · with {holder} · round {view.round}"
-            + (" · escalated" if view.escalated else "")
+            f"**{view.status}** · {view.phase}{why} · {store} · with {holder}"
+            f" · round {view.round}" + (" · escalated" if view.escalated else "")
         )
 
 
@@ -833,7 +748,7 @@ class NewOrderWorkflow(OrderDispatch):
 
     @workflow.run
     async def run(self, start: OrderInput) -> OrderView:
-        return await self._dispatch(start)
+        return await self._dispatch()
 
 
 @workflow.defn
@@ -842,7 +757,7 @@ class UnassignedOrderWorkflow(OrderDispatch):
 
     @workflow.run
     async def run(self, start: OrderInput) -> OrderView:
-        return await self._dispatch(start)
+        return await self._dispatch()
 
 
 @workflow.defn
@@ -851,7 +766,7 @@ class AssignedUnprocessedOrderWorkflow(OrderDispatch):
 
     @workflow.run
     async def run(self, start: OrderInput) -> OrderView:
-        return await self._dispatch(start)
+        return await self._dispatch()
 
 
 WORKFLOW_FOR_TYPE: dict[str, type[OrderDispatch]] = {
