@@ -18,6 +18,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent
 
 # The printed development default; refused outside development (see `_refuse_unsafe_combinations`).
 DEV_ADMIN_TOKEN = "o2o-dev-admin-token"
+# The console's development signing key (sessions, links in notices); refused in production.
+DEV_SECRET_KEY = "o2o-dev-secret-key-not-for-production"
 
 
 class Environment(StrEnum):
@@ -110,6 +112,10 @@ class Settings(BaseSettings):
     API_PORT: int = Field(default=8000, ge=1, le=65535)
     ADMIN_TOKEN: str = DEV_ADMIN_TOKEN
 
+    # Console (console/): signs session cookies and the `/o/<token>` links in notices.
+    SECRET_KEY: str = Field(default=DEV_SECRET_KEY, min_length=32)
+    CONSOLE_SESSION_HOURS: int = Field(default=12, ge=1, le=24 * 30)
+
     @field_validator("TRUSTED_PROXIES", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
@@ -157,6 +163,8 @@ class Settings(BaseSettings):
         if self.ENVIRONMENT is Environment.PRODUCTION:
             if self.ADMIN_TOKEN == DEV_ADMIN_TOKEN:
                 problems.append("ADMIN_TOKEN: set a secret of your own in production")
+            if self.SECRET_KEY == DEV_SECRET_KEY:
+                problems.append("SECRET_KEY: set a secret of your own in production")
             if not self.DATABASE_URL:
                 problems.append("DATABASE_URL: production needs an external PostgreSQL")
         if self.SMS_PROVIDER is SmsProviderKind.TWILIO and not (

@@ -592,7 +592,9 @@ async def _book_points(db: AsyncSession, t: Transition, order: Order) -> None:
     )
 
 
-async def _remember_service(db: AsyncSession, order: Order, staff_id: int, at: datetime) -> None:
+async def _remember_service(
+    db: AsyncSession, order: Order, staff_id: int, at: datetime, note: str = ""
+) -> None:
     """A handled order is a communication record: the customer's next order knows who served."""
     if order.customer_id is None or order.store_id is None:
         return
@@ -605,7 +607,9 @@ async def _remember_service(db: AsyncSession, order: Order, staff_id: int, at: d
             order_id=order.id,
             channel="order",
             occurred_at=at,
-            summary=f"Handled order {order.id} ({order.category or order.type})",
+            # The note the consultant wrote on completing is what the next one reads.
+            summary=f"Handled order {order.id} ({order.category or order.type})"
+            + (f": {note}" if note else ""),
         )
         .on_conflict_do_nothing(index_elements=["order_id"])
     )
@@ -641,7 +645,7 @@ async def record_transition(t: Transition) -> None:
         elif t.kind == "completed":
             order.status, order.completed_at = OrderStatus.COMPLETED, t.at
             if t.staff_id is not None:
-                await _remember_service(db, order, t.staff_id, t.at)
+                await _remember_service(db, order, t.staff_id, t.at, t.note)
         elif t.kind == "escalated":
             order.escalated, order.status = True, OrderStatus.ESCALATED
         elif t.kind == "waiting":

@@ -428,7 +428,7 @@ class OrderDispatch:
             "accepted",
             round=a.round,
             staff_id=a.staff_id,
-            actor=f"staff:{a.staff_id}",
+            actor=action.actor or f"staff:{a.staff_id}",
             process_deadline=a.process_deadline,
         )
         return self._view()
@@ -455,7 +455,7 @@ class OrderDispatch:
             "completed",
             round=a.round,
             staff_id=a.staff_id,
-            actor=f"staff:{a.staff_id}",
+            actor=action.actor or f"staff:{a.staff_id}",
             note=action.reason,
         )
         return self._view()
@@ -477,7 +477,7 @@ class OrderDispatch:
             "declined",
             round=a.round,
             staff_id=a.staff_id,
-            actor=f"staff:{a.staff_id}",
+            actor=action.actor or f"staff:{a.staff_id}",
             note=action.reason,
         )
         return self._view()
