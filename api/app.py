@@ -14,6 +14,7 @@ from temporalio.service import RPCError
 
 from api import customers, directory, geo, orders, rules, staff, stores, subsites, tokens
 from api.deps import DB, Temporal
+from console.app import install as install_console
 from models.db import migrate
 from settings import settings
 
@@ -87,6 +88,7 @@ def create_app() -> FastAPI:
     app.include_router(v1)
     app.add_exception_handler(DataError, _out_of_range)
     app.add_exception_handler(RPCError, _temporal_busy)
+    install_console(app)  # the browser console's pages, before the catch-all below
     app.include_router(geo.site_router)  # last: every other GET is the web entry (redirect)
     return app
 
