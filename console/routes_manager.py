@@ -65,9 +65,13 @@ async def roster_page(request: Request, db: DB, person: Manager) -> Response:
     }
     zone = ZoneInfo(person.store.timezone)
     days: dict[str, list[dict[str, Any]]] = {}
-    for slot in slots:
+    for slot in slots:  # by the store's local day, in its local time
         start = datetime.fromisoformat(slot["starts_at"]).astimezone(zone)
-        days.setdefault(start.strftime("%Y-%m-%d %a"), []).append(slot)
+        end = datetime.fromisoformat(slot["ends_at"]).astimezone(zone)
+        shown = {**slot, "from": start.strftime("%H:%M"), "to": end.strftime("%H:%M")}
+        days.setdefault(start.strftime("%m-%d %a"), []).append(shown)
+    for row in duty["on_duty"]:
+        row["until"] = datetime.fromisoformat(row["slot"]["ends_at"]).astimezone(zone)
     return render(
         request,
         "roster.html",

@@ -35,9 +35,12 @@ def language(request: Request, *, staff_language: str | None = None) -> str:
     return "en" if accept.startswith("en") else "zh"
 
 
-def _local(value: datetime | None, zone: str = "Asia/Shanghai", style: str = "short") -> str:
-    if value is None:
+def _local(value: datetime | str | None, zone: str = "Asia/Shanghai", style: str = "short") -> str:
+    """An instant (or its ISO text, as the JSON API gives it) in the store's local time."""
+    if value is None or value == "":
         return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     moment = value.astimezone(ZoneInfo(zone))
     return moment.strftime("%m-%d %H:%M" if style == "short" else "%Y-%m-%d %H:%M")
 
