@@ -78,7 +78,7 @@ class RunningStack:
 
     def sql(self, query: str, *args: Any) -> list[dict[str, Any]]:
         with psycopg.connect(self.stack.database_url, row_factory=dict_row, autocommit=True) as c:
-            cursor = c.execute(query, args)  # type: ignore[arg-type]
+            cursor = c.execute(query, args)
             return cursor.fetchall() if cursor.description else []
 
     def sms(self) -> list[dict[str, Any]]:
