@@ -54,6 +54,13 @@ _TABLES = (
 )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last: pytest-playwright's sync Playwright lives for the rest of the
+    session and marks its event loop as running in this thread, so no asyncio test (or
+    `asyncio.run`) can follow it."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(scope="session")
 def db_url() -> str:
     return database_url()

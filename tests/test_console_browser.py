@@ -17,6 +17,7 @@ from console.links import read_token
 from tests.console_stack import LINK, RunningStack, wait_until
 from workflows.dispatch import OrderDispatch
 
+pytestmark = pytest.mark.browser
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "console"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 900}
