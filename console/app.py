@@ -7,7 +7,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from console import routes_link, routes_manager, routes_pages, routes_signin
-from console.auth import CsrfRefused, SignInFirst, sign_in_url
+from console.auth import CsrfRefused, PageRefused, SignInFirst, sign_in_url
 from console.web import HERE, redirect, refused
 
 
@@ -21,6 +21,11 @@ async def _sign_in_first(request: Request, exc: Exception) -> Response:
     return redirect(request, url)
 
 
+async def _page_refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageRefused)
+    return refused(request, exc.status, exc.detail, back="/console")
+
+
 async def _csrf_refused(request: Request, exc: Exception) -> Response:
     return refused(request, 403, "csrf", back=request.headers.get("referer", "/console"))
 
@@ -32,3 +37,4 @@ def install(app: FastAPI) -> None:
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.add_exception_handler(SignInFirst, _sign_in_first)
     app.add_exception_handler(CsrfRefused, _csrf_refused)
+    app.add_exception_handler(PageRefused, _page_refused)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 
 from api.deps import DB
 from console import session
@@ -17,6 +17,13 @@ class SignInFirst(Exception):
 
     def __init__(self, next_url: str, why: str = "") -> None:
         self.next_url, self.why = next_url, why
+
+
+class PageRefused(Exception):
+    """A signed-in person asked for a page that is not theirs: a page says so (not JSON)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        self.status, self.detail = status, detail
 
 
 class CsrfRefused(Exception):
@@ -32,7 +39,7 @@ async def signed_in(request: Request, db: DB) -> Person:
 
 async def manager(person: Annotated[Person, Depends(signed_in)]) -> Person:
     if not person.is_manager:
-        raise HTTPException(403, "this page is for store managers")
+        raise PageRefused(403, "this page is for store managers")
     return person
 
 

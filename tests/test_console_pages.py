@@ -307,3 +307,33 @@ async def test_nobody_adjusts_their_own_points_and_staff_pause_themselves(
     assert someone_else.status_code == 403
     resumed = await offline_api.post(f"/api/v1/staff/{consultant.id}/resume", headers=token)
     assert (resumed.json()["rotation_paused"], resumed.json()["pause_reason"]) == (False, "")
+
+
+async def test_a_consultant_pauses_and_resumes_themself_on_the_page(
+    pages: httpx.AsyncClient, sinks: Sinks
+) -> None:
+    world = await make_store_world(consultants=1)
+    consultant = world.consultants[0]
+    signed = await sign_in(pages, sinks, consultant)
+    assert signed.headers["location"] == "/console/me"
+    account = await pages.get("/console/me/account")
+    assert account.status_code == 200 and "Pause: no new orders" in account.text
+    paused = await pages.post(
+        "/console/me/pause", data={"csrf": csrf_of(account), "reason": "at the dentist"}
+    )
+    assert paused.status_code == 303
+    async with session() as db:
+        row = await db.get(Staff, consultant.id)
+        assert row is not None and (row.rotation_paused, row.pause_reason) == (
+            True,
+            "at the dentist",
+        )
+    account = await pages.get("/console/me/account")
+    assert "at the dentist" in account.text
+    await pages.post("/console/me/resume", data={"csrf": csrf_of(account)})
+    async with session() as db:
+        row = await db.get(Staff, consultant.id)
+        assert row is not None and (row.rotation_paused, row.pause_reason) == (False, "")
+    # A consultant is not a manager: the board is refused.
+    board = await pages.get("/console/board")
+    assert board.status_code == 403 and "this page is for store managers" in board.text
