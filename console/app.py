@@ -17,7 +17,7 @@ async def _sign_in_first(request: Request, exc: Exception) -> Response:
     if exc.why:
         url += "&why=lapsed"
     if request.headers.get("hx-request"):  # an htmx fragment: send the whole page over
-        return Response(status_code=401, headers={"HX-Redirect": url})
+        return Response(status_code=200, headers={"HX-Redirect": url})
     return redirect(request, url)
 
 

@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 
+from api import customers as api_customers
 from api import orders as api_orders
 from api import staff as api_staff
 from api.access import load_order
@@ -30,6 +31,7 @@ from console.queries import customer_and_records, my_orders, open_round, store_s
 from console.session import Person
 from console.web import redirect, refused, render
 from models import Staff
+from models.db import session as db_session
 from workflows.contracts import ManagerAction
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -211,8 +213,6 @@ async def order_action(
 
 @router.get("/customers/{customer_id}")
 async def customer_page(customer_id: int, request: Request, db: DB, person: SignedIn) -> Response:
-    from api import customers as api_customers
-
     try:
         await api_customers.get_customer(customer_id=customer_id, db=db, caller=person.principal)
     except HTTPException as exc:
@@ -230,10 +230,23 @@ def _concerns(person: Person, event: dict[str, Any]) -> bool:
     return mine in (event.get("assignee_id"), event.get("previous_assignee_id"))
 
 
+async def _standing(request: Request) -> Person | None:
+    """The person, checked with a database session of its own: a stream must not hold a
+    pooled connection for as long as the page stays open."""
+    async with db_session() as db:
+        who = await session.person(db, request)
+    return who if isinstance(who, Person) else None
+
+
 @router.get("/events", response_class=EventSourceResponse)
-async def events(request: Request, person: SignedIn) -> AsyncIterable[ServerSentEvent]:
+async def events(request: Request) -> AsyncIterable[ServerSentEvent]:
     """`order` events for what the page shows (the store's board, or the person's orders);
-    the page fetches fresh HTML on each. Every API process listens to PostgreSQL itself."""
+    the page fetches fresh HTML on each. Every API process listens to PostgreSQL itself.
+    The person's standing is checked again at every keep-alive: a lapsed session ends."""
+    person = await _standing(request)
+    if person is None:
+        yield ServerSentEvent(event="signed_out", data="", retry=60_000)
+        return
     async with feed.subscribe() as queue:
         yield ServerSentEvent(comment="listening", retry=2000)
         while True:
@@ -241,6 +254,9 @@ async def events(request: Request, person: SignedIn) -> AsyncIterable[ServerSent
             with contextlib.suppress(TimeoutError):
                 event = await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_SECONDS)
             if event is None:
+                if await _standing(request) is None:
+                    yield ServerSentEvent(event="signed_out", data="", retry=60_000)
+                    return
                 yield ServerSentEvent(comment="keep-alive")
             elif _concerns(person, event):
                 yield ServerSentEvent(event="order", data=str(event.get("order_id", "")))
