@@ -131,6 +131,14 @@ def shoot(page: Page, name: str, *, wide: bool = False) -> None:
         page.set_viewport_size(PHONE)
 
 
+def fits(page: Page, width: int = 360) -> None:
+    """The page works at `width` px: nothing sticks out sideways."""
+    page.set_viewport_size({"width": width, "height": 740})
+    overflow = page.evaluate("document.documentElement.scrollWidth")
+    page.set_viewport_size(PHONE)
+    assert overflow <= width, f"{page.url} is {overflow} px wide at {width} px"
+
+
 def sign_in_by_code(stack: RunningStack, page: Page, phone: str, base: str = "") -> None:
     before = len(stack.sms())
     page.goto(f"{base or stack.url}/console/sign-in")
@@ -165,6 +173,7 @@ def test_journey_from_the_sms_to_the_customer_record(stack: RunningStack, page: 
     assert outcome(stack, "WEB-1001", offer.round) == "offered"
     assert stack.sql("SELECT count(*) AS n FROM console_link_use")[0]["n"] == 0
     shoot(page, "offer", wide=True)
+    fits(page)
 
     # One tap accepts; the person is signed in, limited to themself.
     page.get_by_role("button", name="Accept", exact=True).click()
@@ -178,6 +187,7 @@ def test_journey_from_the_sms_to_the_customer_record(stack: RunningStack, page: 
     # One tap completes, with a note that reaches the customer's communication record.
     page.get_by_label("Note for the customer's record").fill("Booked the Yunnan tour, 2 adults")
     shoot(page, "order-accepted")
+    fits(page)
     page.get_by_role("button", name="Complete", exact=True).click()
     expect(page.get_by_role("status")).to_have_text("Completed.")
     records = stack.sql(
@@ -401,6 +411,16 @@ def test_manager_reassigns_and_a_second_browser_on_another_api_process_sees_it_l
     expect(b.locator('[data-column="accepted"] [data-order="WEB-5001"]')).to_be_visible(
         timeout=15_000
     )
+
+    # Re-dispatch: a new draw that skips the current holder.
+    submit(stack, "WEB-5002")
+    held = offered(stack, "WEB-5002")
+    a.goto(f"{stack.url}/console/orders/WEB-5002")
+    a.get_by_role("button", name="Re-dispatch (draw again)").click()
+    expect(a.get_by_role("status")).to_have_text("Sent for a new draw.")
+    drawn = offered(stack, "WEB-5002", after_round=held.round)
+    assert drawn.staff_id != held.staff_id
+    assert outcome(stack, "WEB-5002", held.round) == "reassigned"
     one.close()
     two.close()
 
@@ -423,6 +443,10 @@ def test_a_new_offer_appears_on_my_orders_without_a_reload(
     expect(page.get_by_role("link", name=re.compile("WEB-6002"))).to_be_visible(timeout=15_000)
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
     shoot(page, "my-orders")
+    fits(page)
+    page.goto(f"{stack.url}/console/me/account")
+    shoot(page, "account")
+    fits(page)
     page.context.close()
 
 
@@ -433,11 +457,26 @@ def test_roster_and_points_pages(stack: RunningStack, browser: Browser) -> None:
     page.goto(f"{stack.url}/console/roster")
     expect(page.get_by_role("heading", name=re.compile("On duty now"))).to_be_visible()
     shoot(page, "roster", wide=True)
-    page.goto(f"{stack.url}/console/staff")
+    fits(page)
+    # Edit one consultant's Monday shift; the other days stay as they were.
     consultant = stack.sql(
         "SELECT s.id, s.name FROM staff s JOIN store t ON t.id = s.store_id "
         "WHERE t.code = 'bj-haidian' AND s.role = 'consultant' ORDER BY s.id LIMIT 1"
     )[0]
+    page.get_by_text(f"{consultant['name']} — weekly shifts and leave").click()
+    page.locator(f"#start-{consultant['id']}-0").fill("09:30")
+    page.locator(f"#end-{consultant['id']}-0").fill("17:30")
+    page.locator(f"form[action='/console/staff/{consultant['id']}/patterns'] button").click()
+    expect(page.get_by_role("status")).to_have_text("Saved.")
+    shifts = stack.sql(
+        'SELECT weekday, start::text AS start, "end"::text AS end FROM duty_pattern '
+        "WHERE staff_id = %s ORDER BY weekday",
+        consultant["id"],
+    )
+    assert len(shifts) == 7
+    assert shifts[0] == {"weekday": 0, "start": "09:30:00", "end": "17:30:00"}
+    assert {(s["start"], s["end"]) for s in shifts[1:]} == {(shifts[1]["start"], shifts[1]["end"])}
+    page.goto(f"{stack.url}/console/staff")
     before = stack.sql(
         "SELECT coalesce(sum(delta),0) AS b FROM points_entry WHERE staff_id = %s", consultant["id"]
     )[0]["b"]
