@@ -174,7 +174,8 @@ async def _staff_action(
     staff_id = acting_staff(caller, body.staff_id)
     actor = ""  # the assignee acting themself: the workflow records `staff:<id>`
     if caller.role is not Role.STAFF:
-        await load_order(db, caller, order_id)  # a manager acts only inside their scope
+        if caller.role is not Role.HEAD_OFFICE:  # head office's scope is every order
+            await load_order(db, caller, order_id)  # a manager acts only inside their scope
         actor = caller.name  # recorded as the manager's action, on the staff member's behalf
     action = StaffAction(staff_id=staff_id, reason=body.reason, actor=actor)
     return await _update(client, order_id, update, action)
