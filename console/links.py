@@ -3,9 +3,9 @@
 The token is bound to one order, round, staff member and purpose, and carries the offer's
 deadline as the notice stated it. Whether it has expired is decided by the round as the
 server records it (its outcome and its accept deadline, which moves later when the
-assignee was told late), not by that copy. It is deterministic (no timestamp or nonce inside), so a notice retried by
-Temporal renders the very same text. Single use is recorded on the server
-(`ConsoleLinkUse`, keyed by the token's digest) when the link acts.
+assignee was told late), not by that copy. It is deterministic (no timestamp or nonce
+inside), so a notice retried by Temporal renders the very same text. Single use is recorded
+on the server (`ConsoleLinkUse`, keyed by the token's digest) when the link acts.
 """
 
 from __future__ import annotations
