@@ -305,6 +305,28 @@ def test_tampered_expired_reused_superseded_and_others_links(
     fresh.context.close()
 
 
+def test_decline_from_the_link_with_a_reason(stack: RunningStack, browser: Browser) -> None:
+    submit(stack, "WEB-3101")
+    offer = offered(stack, "WEB-3101")
+    page = browser.new_context(viewport=PHONE).new_page()
+    page.goto(offer.link)
+    page.get_by_text("Decline…").click()
+    page.get_by_label("Reason").fill("with another customer until noon")
+    page.get_by_role("button", name="Decline", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text("Declined.")
+    assert outcome(stack, "WEB-3101", offer.round) == "declined"
+    events = stack.sql(
+        "SELECT actor, detail->>'note' AS note FROM order_event "
+        "WHERE order_id = %s AND kind = 'declined'",
+        "WEB-3101",
+    )
+    assert events == [
+        {"actor": f"staff:{offer.staff_id}", "note": "with another customer until noon"}
+    ]
+    assert offered(stack, "WEB-3101", after_round=offer.round).staff_id != offer.staff_id
+    page.context.close()
+
+
 def test_a_form_without_its_csrf_token_is_refused(stack: RunningStack, browser: Browser) -> None:
     submit(stack, "WEB-3001")
     offer = offered(stack, "WEB-3001")
