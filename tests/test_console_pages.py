@@ -20,11 +20,12 @@ from console.links import OrderLink, TamperedLink, make_token, read_token
 from models import OrderEvent, PointsEntry, Role, SignInCode, Staff, StaffRole
 from models.db import session
 from settings import settings
-from tests.api_helpers import NoTemporal, bearer, manager_of
+from tests.api_helpers import NoTemporal, admin, bearer, manager_of
 from tests.api_helpers import make_token as api_token
-from tests.conftest import Sinks, eventually
+from tests.conftest import Dispatch, Sinks, eventually
 from tests.factories import StoreWorld, make_store_world
 from tests.test_api_orders import act, order_body, submit, wait_for_round
+from workflows.dispatch import OrderDispatch
 
 CONSOLE = Path(__file__).resolve().parent.parent / "console"
 
@@ -140,6 +141,9 @@ async def test_a_code_is_sent_once_and_signs_in(pages: httpx.AsyncClient, sinks:
     assert row.code_hash and row.code_hash not in sms["text"]  # stored as an HMAC only
     board = await pages.get("/console/board")
     assert board.status_code == 200 and world.store.name in board.text
+    out = await pages.post("/console/sign-out", data={"csrf": csrf_of(board)})
+    assert out.status_code == 303 and out.headers["location"] == "/console/sign-in"
+    assert (await pages.get("/console/board")).status_code == 303  # to sign in again
 
 
 async def test_an_unknown_number_gets_the_same_answer_and_no_sms(
@@ -337,3 +341,29 @@ async def test_a_consultant_pauses_and_resumes_themself_on_the_page(
     # A consultant is not a manager: the board is refused.
     board = await pages.get("/console/board")
     assert board.status_code == 403 and "this page is for store managers" in board.text
+
+
+async def test_cancel_before_the_loop_has_it_is_refused_with_a_page(
+    api: httpx.AsyncClient, dispatch: Dispatch
+) -> None:
+    """Until the dispatch loop's `cancel` update is merged, the order refuses the console's
+    cancel: a page with the reason, never a 500, and the order goes on."""
+    world = await make_store_world(consultants=1)
+    body = order_body(world)
+    await submit(api, body)
+    await wait_for_round(api, body["order_id"], 1)
+    signed = await sign_in(api, dispatch.sinks, world.manager)
+    assert signed.status_code == 303
+    page = await api.get(f"/console/orders/{body['order_id']}")
+    assert page.status_code == 200
+    answer = await api.post(
+        f"/console/orders/{body['order_id']}/cancel",
+        data={"csrf": csrf_of(page), "reason": "the customer called"},
+    )
+    if hasattr(OrderDispatch, "cancel"):
+        assert answer.status_code == 303
+    else:
+        assert answer.status_code in (404, 409, 422), answer.text
+        assert 'data-refused="refused"' in answer.text and "cancel" in answer.text
+        live = await api.get(f"/api/v1/orders/{body['order_id']}", headers=admin())
+        assert live.json()["status"] == "assigned"
