@@ -127,6 +127,26 @@ def _local_instant(text: str, zone: str) -> datetime:
     return value.replace(tzinfo=ZoneInfo(zone)) if value.tzinfo is None else value.astimezone(UTC)
 
 
+@router.post("/roster/swap")
+async def swap(request: Request, db: DB, person: Manager, form: Form) -> Response:
+    """Two people of the store exchange one slot each (the JSON API's swap)."""
+
+    async def call() -> Any:
+        try:
+            first, second = int(form.get("slot_id", "")), int(form.get("other_slot_id", ""))
+        except ValueError as exc:
+            raise HTTPException(422, "choose two shifts to swap") from exc
+        body = api_staff.SwapIn(
+            slot_id=first, other_slot_id=second, reason=form.get("reason", "").strip()
+        )
+        return await api_staff.swap_slots(
+            body=body, request=request, db=db, caller=person.principal
+        )
+
+    failed = await _call(request, person, "/console/roster", call)
+    return failed or redirect(request, "/console/roster?done=swap")
+
+
 @router.post("/staff/{staff_id}/leave")
 async def add_leave(
     staff_id: int, request: Request, db: DB, person: Manager, form: Form

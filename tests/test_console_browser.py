@@ -498,6 +498,27 @@ def test_roster_and_points_pages(stack: RunningStack, browser: Browser) -> None:
     assert len(shifts) == 7
     assert shifts[0] == {"weekday": 0, "start": "09:30:00", "end": "17:30:00"}
     assert {(s["start"], s["end"]) for s in shifts[1:]} == {(shifts[1]["start"], shifts[1]["end"])}
+    # Swap two people's shifts of the week (a day shift for a night shift).
+    slots = stack.sql(
+        "SELECT d.id, d.staff_id FROM duty_slot d JOIN store t ON t.id = d.store_id "
+        "WHERE t.code = 'bj-haidian' AND d.starts_at > now() + interval '1 day' "
+        "ORDER BY d.starts_at, d.staff_id"
+    )
+    first = slots[0]
+    second = next(s for s in slots if s["staff_id"] != first["staff_id"])
+    page.get_by_text("Swap two shifts").click()
+    page.locator("#swap-slot_id").select_option(str(first["id"]))
+    page.locator("#swap-other_slot_id").select_option(str(second["id"]))
+    page.locator("#swap-reason").fill("family dinner")
+    page.get_by_role("button", name="Swap", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text("Saved.")
+    swapped = stack.sql(
+        "SELECT staff_id, replaces_staff_id FROM duty_slot WHERE source = 'swap' ORDER BY id"
+    )
+    assert {(r["staff_id"], r["replaces_staff_id"]) for r in swapped} >= {
+        (second["staff_id"], first["staff_id"]),
+        (first["staff_id"], second["staff_id"]),
+    }
     page.goto(f"{stack.url}/console/staff")
     before = stack.sql(
         "SELECT coalesce(sum(delta),0) AS b FROM points_entry WHERE staff_id = %s", consultant["id"]
