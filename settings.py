@@ -18,6 +18,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent
 
 # The printed development default; refused outside development (see `_refuse_unsafe_combinations`).
 DEV_ADMIN_TOKEN = "o2o-dev-admin-token"
+# The console's development signing key (sessions, links in notices); refused in production.
+DEV_SECRET_KEY = "o2o-dev-secret-key-not-for-production"
 
 
 class Environment(StrEnum):
@@ -131,6 +133,9 @@ class Settings(BaseSettings):
     OTLP_ENDPOINT: str = "http://127.0.0.1:4318"  # OTLP over HTTP (spans to /v1/traces)
     # HTTP API edge rules (api/edge.py): a larger request body is refused with 413.
     MAX_REQUEST_BODY_BYTES: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
+    # Console (console/): signs session cookies and the `/o/<token>` links in notices.
+    SECRET_KEY: str = Field(default=DEV_SECRET_KEY, min_length=32)
+    CONSOLE_SESSION_HOURS: int = Field(default=12, ge=1, le=24 * 30)
 
     @field_validator("TRUSTED_PROXIES", mode="before")
     @classmethod
@@ -179,6 +184,8 @@ class Settings(BaseSettings):
         if self.ENVIRONMENT is Environment.PRODUCTION:
             if self.ADMIN_TOKEN == DEV_ADMIN_TOKEN:
                 problems.append("ADMIN_TOKEN: set a secret of your own in production")
+            if self.SECRET_KEY == DEV_SECRET_KEY:
+                problems.append("SECRET_KEY: set a secret of your own in production")
             if not self.DATABASE_URL:
                 problems.append("DATABASE_URL: production needs an external PostgreSQL")
         if self.SMS_PROVIDER is SmsProviderKind.TWILIO and not (

@@ -39,6 +39,7 @@ from sqlmodel import col, select, update
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from console.links import order_action_link
 from models.db import session
 from models.notifications import Channel, NoticeKind, NoticeStatus, Notification
 from models.sites import Store
@@ -188,6 +189,21 @@ async def _finish(
     return NoticeOutcome(key, status.value, detail)
 
 
+def notice_link(kind: NoticeKind, request: NoticeRequest) -> str:
+    """An offer's notices link to the console's signed single-use page (`/o/<token>`) where
+    the assignee accepts or declines; the others to the order itself."""
+    if kind in (NoticeKind.ASSIGNED, NoticeKind.REMINDER):
+        deadline = request.context.get("deadline")
+        return order_action_link(
+            order_id=request.order_id,
+            round=request.round,
+            staff_id=request.staff_id,
+            purpose=kind.value,
+            deadline=str(deadline) if deadline else None,
+        )
+    return order_link(request.order_id)
+
+
 @activity.defn
 async def send_notice(request: NoticeRequest) -> NoticeOutcome:
     """Send one notice once; see the module docstring for the guarantees."""
@@ -250,7 +266,7 @@ async def send_notice(request: NoticeRequest) -> NoticeOutcome:
         context: dict[str, object] = {
             "order_id": request.order_id,
             "round": request.round,
-            "link": order_link(request.order_id),
+            "link": notice_link(kind, request),
             "timezone": store.timezone if store else None,
             **request.context,
             "recipient_name": staff.name,

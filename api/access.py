@@ -94,16 +94,17 @@ async def load_order(db: AsyncSession, caller: Principal, order_id: str) -> Orde
 
 
 def acting_staff(caller: Principal, requested: int | None) -> int:
-    """The staff member a staff action is for: a staff token acts only as itself."""
+    """The staff member a staff action is for: a staff token acts only as itself; a manager
+    or admin acts on behalf of the staff member named (the order's scope is checked apart)."""
     if caller.role is Role.STAFF:
         if requested is not None and requested != caller.staff_id:
             raise forbidden("a staff token acts only for its own staff member")
         assert caller.staff_id is not None
         return caller.staff_id
-    if caller.role is not Role.HEAD_OFFICE:
+    if caller.role not in MANAGERS:
         raise forbidden("accept, complete and decline are the assignee's actions")
     if requested is None:
-        raise HTTPException(422, "staff_id is required when head office acts for a staff member")
+        raise HTTPException(422, "staff_id is required when a manager acts for a staff member")
     return requested
 
 

@@ -19,6 +19,7 @@ from api.deps import DB, Temporal
 from api.edge import install as install_edge_rules
 from api.edge import known_query_only
 from api.public import Health
+from console.app import install as install_console
 from models.db import require_current_schema
 from observability.api import instrument
 from settings import settings
@@ -98,6 +99,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(DataError, _out_of_range)
     app.add_exception_handler(RPCError, _temporal_busy)
     instrument(app)  # /metrics, before the web entry's catch-all GET
+    install_console(app)  # the browser console's pages, before the catch-all below
     app.include_router(geo.site_router)  # last: every other GET is the web entry (redirect)
     return app
 

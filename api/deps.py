@@ -87,24 +87,39 @@ async def principal(
 async def _check_standing(db: AsyncSession, row: ApiToken) -> None:
     """A person's token grants only what the person still is: demoting a manager, removing
     an admin or moving someone takes effect on their next request, with no token to chase."""
-    staff = await db.get(Staff, row.staff_id)
-    lapsed: str | None = None
-    if staff is None or not staff.active:
-        lapsed = f"staff {row.staff_id} is no longer active"
-    elif row.role in (Role.STAFF, Role.STORE_MANAGER) and staff.store_id != row.store_id:
-        lapsed = f"staff {staff.id} no longer works in store {row.store_id}"
-    elif row.role == Role.STORE_MANAGER and staff.role != StaffRole.MANAGER:
-        lapsed = f"staff {staff.id} is no longer a manager"
-    elif (
-        row.role == Role.SUBSITE_ADMIN
-        and row.subsite_id is not None
-        and await db.get(SubSiteAdmin, (row.subsite_id, staff.id)) is None
-    ):
-        lapsed = f"staff {staff.id} is no longer an admin of sub-site {row.subsite_id}"
+    assert row.staff_id is not None
+    lapsed = await standing_lapse(
+        db,
+        staff_id=row.staff_id,
+        role=Role(row.role),
+        store_id=row.store_id,
+        subsite_id=row.subsite_id,
+    )
     if lapsed is not None:
         raise HTTPException(
             403, f"token {row.name!r} ({row.role}) has lapsed: {lapsed}; ask an admin for a new one"
         )
+
+
+async def standing_lapse(
+    db: AsyncSession, *, staff_id: int, role: Role, store_id: int | None, subsite_id: int | None
+) -> str | None:
+    """Why a person no longer holds the role and scope they were granted (None: they do).
+    The one check behind API tokens and console sessions alike."""
+    staff = await db.get(Staff, staff_id)
+    if staff is None or not staff.active:
+        return f"staff {staff_id} is no longer active"
+    if role in (Role.STAFF, Role.STORE_MANAGER) and staff.store_id != store_id:
+        return f"staff {staff.id} no longer works in store {store_id}"
+    if role == Role.STORE_MANAGER and staff.role != StaffRole.MANAGER:
+        return f"staff {staff.id} is no longer a manager"
+    if (
+        role == Role.SUBSITE_ADMIN
+        and subsite_id is not None
+        and await db.get(SubSiteAdmin, (subsite_id, staff.id)) is None
+    ):
+        return f"staff {staff.id} is no longer an admin of sub-site {subsite_id}"
+    return None
 
 
 Caller = Annotated[Principal, Depends(principal)]

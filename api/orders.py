@@ -180,10 +180,21 @@ def _http_error(exc: WorkflowUpdateFailedError) -> HTTPException:
 
 
 async def _staff_action(
-    client: Temporal, caller: Principal, order_id: str, update: Any, body: StaffActionIn | None
+    db: DB,
+    client: Temporal,
+    caller: Principal,
+    order_id: str,
+    update: Any,
+    body: StaffActionIn | None,
 ) -> OrderView:
     body = body or StaffActionIn()  # the body is optional: the caller acts as themself
-    action = StaffAction(staff_id=acting_staff(caller, body.staff_id), reason=body.reason)
+    staff_id = acting_staff(caller, body.staff_id)
+    actor = ""  # the assignee acting themself: the workflow records `staff:<id>`
+    if caller.role is not Role.STAFF:
+        if caller.role is not Role.HEAD_OFFICE:  # head office's scope is every order
+            await load_order(db, caller, order_id)  # a manager acts only inside their scope
+        actor = caller.name  # recorded as the manager's action, on the staff member's behalf
+    action = StaffAction(staff_id=staff_id, reason=body.reason, actor=actor)
     return await _update(client, order_id, update, action)
 
 
@@ -197,26 +208,28 @@ async def _manager_action(
 
 @router.post("/{order_id}/accept", response_model=OrderView)
 async def accept(
-    client: Temporal, caller: Caller, order_id: str, body: StaffActionIn | None = None
+    db: DB, client: Temporal, caller: Caller, order_id: str, body: StaffActionIn | None = None
 ) -> OrderView:
-    """The assignee takes the order (only the current assignee, only while offered)."""
-    return await _staff_action(client, caller, order_id, OrderDispatch.accept, body)
+    """The assignee takes the order (only the current assignee, only while offered); a
+    manager may accept on the assignee's behalf (`staff_id`), recorded as theirs."""
+    return await _staff_action(db, client, caller, order_id, OrderDispatch.accept, body)
 
 
 @router.post("/{order_id}/complete", response_model=OrderView)
 async def complete(
-    client: Temporal, caller: Caller, order_id: str, body: StaffActionIn | None = None
+    db: DB, client: Temporal, caller: Caller, order_id: str, body: StaffActionIn | None = None
 ) -> OrderView:
-    """The assignee who accepted marks the order processed (once)."""
-    return await _staff_action(client, caller, order_id, OrderDispatch.complete, body)
+    """The assignee who accepted marks the order processed (once), or a manager on their
+    behalf; `reason` is the note that goes onto the customer's communication record."""
+    return await _staff_action(db, client, caller, order_id, OrderDispatch.complete, body)
 
 
 @router.post("/{order_id}/decline", response_model=OrderView)
 async def decline(
-    client: Temporal, caller: Caller, order_id: str, body: StaffActionIn | None = None
+    db: DB, client: Temporal, caller: Caller, order_id: str, body: StaffActionIn | None = None
 ) -> OrderView:
     """The assignee gives the order back: it is reassigned at once, to someone else."""
-    return await _staff_action(client, caller, order_id, OrderDispatch.decline, body)
+    return await _staff_action(db, client, caller, order_id, OrderDispatch.decline, body)
 
 
 @router.post("/{order_id}/reassign", response_model=OrderView)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -63,6 +63,8 @@ class OrderPublic(Public):
     preferred_staff_id: int | None
     assignee_id: int | None
     status: str
+    phase: str = Field(description="the dispatch loop's phase (dispatch.phases.Phase)")
+    wait_reason: str = Field(description="why it waits (phase waiting_for_shift/_manager)")
     escalated: bool
     round: int
     reassign_count: int
@@ -72,6 +74,8 @@ class OrderPublic(Public):
     assigned_at: datetime | None
     accepted_at: datetime | None
     completed_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str
 
 
 class AssignmentPublic(Public):

@@ -379,15 +379,23 @@ async def update_staff(
     )
 
 
+async def _manage_or_self(db: AsyncSession, caller: Principal, staff_id: int) -> Staff:
+    """Pausing and resuming is a manager's, and also each staff member's own."""
+    if caller.role is Role.STAFF and caller.staff_id == staff_id:
+        return await read_staff(db, caller, staff_id)
+    return await manage_staff(db, caller, staff_id)
+
+
 @router.post("/staff/{staff_id}/pause", response_model=StaffPublic)
 async def pause_rotation(
     staff_id: int, body: PauseIn, request: Request, db: DB, caller: Caller
 ) -> StaffPublic:
     """Out of office: left out of every draw until they resume (open orders stay with them
-    unless `reassign_open`)."""
-    staff = await manage_staff(db, caller, staff_id)
+    unless `reassign_open`). A staff member may pause themself; the reason is kept."""
+    staff = await _manage_or_self(db, caller, staff_id)
     client = await temporal_client(request) if body.reassign_open else None
     staff.rotation_paused = True
+    staff.pause_reason = body.reason
     db.add(staff)
     await db.commit()
     await db.refresh(staff)
@@ -406,8 +414,9 @@ async def pause_rotation(
 @router.post("/staff/{staff_id}/resume", response_model=StaffPublic)
 async def resume_rotation(staff_id: int, request: Request, db: DB, caller: Caller) -> StaffPublic:
     """Back in the draw; the store's orders waiting for a shift look again now."""
-    staff = await manage_staff(db, caller, staff_id)
+    staff = await _manage_or_self(db, caller, staff_id)
     staff.rotation_paused = False
+    staff.pause_reason = ""
     db.add(staff)
     await db.commit()
     await db.refresh(staff)

@@ -28,6 +28,7 @@ from settings import settings
 from workflows.search_attributes import dev_server_flags
 
 if TYPE_CHECKING:  # the demo module needs the database settings the stack sets first
+    from console.demo import DemoPerson
     from devstack.demo import DemoToken
     from models import ApiToken
 
@@ -193,7 +194,10 @@ def _stop_postgres(server: object | None) -> None:
 
 
 def _print_ready(
-    database_url: str, state: Path, tokens: Sequence[tuple[DemoToken, ApiToken]] = ()
+    database_url: str,
+    state: Path,
+    tokens: Sequence[tuple[DemoToken, ApiToken]] = (),
+    people: Sequence[DemoPerson] = (),
 ) -> None:
     api = f"http://{settings.API_HOST}:{settings.API_PORT}"
     t_host, _ = _temporal_host_port()
@@ -201,6 +205,13 @@ def _print_ready(
     table.add_column(no_wrap=True)
     table.add_column(overflow="fold")  # URLs and paths are copied from here: never cut them
     table.add_row("HTTP API", f"{api}/api/v1/health   docs: {api}/docs")
+    table.add_row("Console", f"{api}/console   (sign in with a phone number below)")
+    for person in people:
+        table.add_row(
+            f"Demo {person.role}",
+            f"{person.phone}  {person.name}: the code arrives on the SMS sink page "
+            f"http://127.0.0.1:{settings.SMS_SINK_PORT}/",
+        )
     table.add_row("Temporal UI", f"http://{t_host}:{settings.TEMPORAL_UI_PORT}")
     table.add_row("Temporal gRPC", settings.TEMPORAL_ADDRESS)
     table.add_row(
@@ -281,6 +292,9 @@ async def run() -> None:
         from devstack.demo import ensure_demo_tokens
 
         tokens = await ensure_demo_tokens()
+        from console.demo import demo_people
+
+        people = await demo_people()
 
         mail = MailSink(state, host=settings.SMTP_HOST, port=settings.SMTP_PORT)
         sms = SmsSink(state, host="127.0.0.1", port=settings.SMS_SINK_PORT)
@@ -294,7 +308,7 @@ async def run() -> None:
         ]
         for part in parts:
             await part.start()
-        _print_ready(database_url, state, tokens)
+        _print_ready(database_url, state, tokens, people)
 
         # The worker and the API are restarted when they die; Temporal and PostgreSQL hold
         # the state, so their exit (or a part that keeps failing at once) stops the stack.

@@ -1,6 +1,7 @@
 """The data model. Importing this package registers every table on `SQLModel.metadata`."""
 
 from models.auth import ApiToken, Role
+from models.console import ConsoleLinkUse, SignInCode
 from models.customers import CommunicationRecord, Customer
 from models.notifications import Channel, NoticeKind, NoticeStatus, Notification
 from models.orders import (
@@ -36,6 +37,7 @@ __all__ = [
     "AssignmentOutcome",
     "Channel",
     "CommunicationRecord",
+    "ConsoleLinkUse",
     "Customer",
     "DutyPattern",
     "DutySlot",
@@ -51,6 +53,7 @@ __all__ = [
     "PointsEntry",
     "Role",
     "SelectionMethod",
+    "SignInCode",
     "SlotSource",
     "Staff",
     "StaffRole",

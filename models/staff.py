@@ -32,6 +32,7 @@ class Staff(SQLModel, table=True):
     language: str = enum_field(Language, default=Language.ZH)
     active: bool = True
     rotation_paused: bool = Field(default=False, description="out of office: never selected")
+    pause_reason: str = Field(default="", max_length=300, description="why paused (if paused)")
     capacity: int | None = Field(
         default=None, ge=1, description="open orders at most; rule's if null"
     )

@@ -47,10 +47,18 @@ from models.db import database_url, engine, migrate  # noqa: E402
 migrate()
 
 _TABLES = (
+    "console_link_use, console_sign_in_code, "
     "notification, order_event, assignment, communication_record, points_entry, duty_slot, "
     "duty_pattern, leave, api_token, subsite_admin, dispatch_order, customer, staff, store, "
     "subsite_rule, subsite, allocation_rule"
 )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last: pytest-playwright's sync Playwright lives for the rest of the
+    session and marks its event loop as running in this thread, so no asyncio test (or
+    `asyncio.run`) can follow it."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -22,6 +24,7 @@ from temporalio.testing import ActivityEnvironment
 
 import activities.notices as notices
 from activities.notices import NoticeOutcome, NoticeRequest, notice_key, send_notice
+from console.links import OrderLink, read_token
 from models import Notification, Order, OrderType, Staff
 from models.db import session
 from models.notifications import NoticeStatus
@@ -181,8 +184,17 @@ async def test_assigned_notice_by_email_and_sms(world: StoreWorld, sinks: Sinks)
     html = message.get_body(preferencelist=("html",))
     assert text is not None and html is not None
     assert f"{staff.name}，您好" in text.get_content()
-    assert f"{BASE_URL}/api/v1/orders/{ORDER}" in text.get_content()
-    assert f'href="{BASE_URL}/api/v1/orders/{ORDER}"' in html.get_content()
+    # The offer links to the console's signed page for this order, round and assignee.
+    link = re.search(rf"{re.escape(BASE_URL)}/o/(\S+)", text.get_content())
+    assert link is not None, text.get_content()
+    assert read_token(link.group(1)) == OrderLink(
+        order_id=ORDER,
+        round=1,
+        staff_id=staff.id,
+        purpose="assigned",
+        deadline=datetime(2025, 11, 25, 6, 30, tzinfo=UTC),
+    )
+    assert f'href="{BASE_URL}/o/{link.group(1)}"' in html.get_content()
 
     [sms] = sinks.sms_log()
     assert (sms["to"], sms["idempotency_key"]) == (staff.phone, sms_key)

@@ -61,7 +61,8 @@ MATRIX: dict[str, dict[str, tuple[str, str]]] = {
     },
     "orders.read": READERS | {"service": ("ok", "ok")},
     "orders.submit": HEAD_OFFICE_ONLY | {"service": ("ok", "ok")},
-    "orders.accept": HEAD_OFFICE_ONLY | {"staff": ("ok", "403")},
+    # The assignee, or a manager or admin of the order's scope on the assignee's behalf.
+    "orders.accept": READERS,
     "orders.reassign": MANAGERS_ONLY,
     "orders.redispatch": MANAGERS_ONLY,
     "rules.put": HEAD_OFFICE_ONLY,

@@ -130,6 +130,7 @@ def test_production_with_its_own_token_and_database_loads(
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("ADMIN_TOKEN", GOOD_TOKEN)
     monkeypatch.setenv("DATABASE_URL", GOOD_DB)
+    monkeypatch.setenv("SECRET_KEY", "a-production-secret-key-of-32-chars-or-more")
     s = load_settings()
     assert s.ENVIRONMENT is Environment.PRODUCTION
     assert s.ADMIN_TOKEN == GOOD_TOKEN
@@ -183,3 +184,11 @@ def test_a_dotenv_file_in_the_working_directory_is_read(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("API_PORT=70000\n", encoding="utf-8")
     with pytest.raises(SettingsError, match="API_PORT"):
         load_settings()
+
+
+def test_production_refuses_the_dev_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = error_message(
+        monkeypatch, ENVIRONMENT="production", ADMIN_TOKEN=GOOD_TOKEN, DATABASE_URL=GOOD_DB
+    )
+    assert "SECRET_KEY: set a secret of your own in production" in message
+    assert "ADMIN_TOKEN" not in message

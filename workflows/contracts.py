@@ -203,6 +203,7 @@ class OrderInput:
 class StaffAction:
     staff_id: int
     reason: str = ""
+    actor: str = ""  # a manager acting on the staff member's behalf; "" is the staff member
 
 
 @dataclass(frozen=True)

@@ -215,7 +215,7 @@ class OrderHandlers(ABC):
         self, kind: str, a: CurrentAssignment, action: StaffAction, **fields: Any
     ) -> None:
         """The assignee's own action, with their note, in the audit trail."""
-        actor = f"staff:{a.staff_id}"
+        actor = action.actor or f"staff:{a.staff_id}"  # a manager on their behalf
         await self._record(
             kind, round=a.round, staff_id=a.staff_id, actor=actor, note=action.reason, **fields
         )

@@ -1,0 +1,90 @@
+"""Rendering: the Jinja2 templates, the language of a page, and the answer for a refusal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from console import session
+from console.i18n import LANGUAGES, translator
+from console.session import Person
+from models.base import utcnow
+
+HERE = Path(__file__).resolve().parent
+templates = Jinja2Templates(directory=HERE / "templates")
+# Pages about one person's orders must not linger in shared caches or the back button.
+PRIVATE = {"Cache-Control": "no-store"}
+
+
+def language(request: Request, *, staff_language: str | None = None) -> str:
+    """The page's language: chosen on the page (session), else the person's setting, else
+    the browser's first preference we speak, else Chinese."""
+    chosen = session.current(request).lang
+    if chosen in LANGUAGES:
+        return chosen
+    if staff_language in LANGUAGES:
+        return staff_language
+    accept = request.headers.get("accept-language", "").lower()
+    return "en" if accept.startswith("en") else "zh"
+
+
+def _local(value: datetime | str | None, zone: str = "Asia/Shanghai", style: str = "short") -> str:
+    """An instant (or its ISO text, as the JSON API gives it) in the store's local time."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    moment = value.astimezone(ZoneInfo(zone))
+    return moment.strftime("%m-%d %H:%M" if style == "short" else "%Y-%m-%d %H:%M")
+
+
+templates.env.filters["local"] = _local
+
+
+def render(
+    request: Request,
+    name: str,
+    *,
+    person: Person | None = None,
+    status: int = 200,
+    staff_language: str | None = None,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    lang = language(
+        request, staff_language=staff_language or (person.staff.language if person else None)
+    )
+    _: Callable[..., str] = translator(lang)
+    values = {
+        "_": _,
+        "lang": lang,
+        "csrf": session.current(request).csrf,
+        "person": person,
+        "now": utcnow(),
+        "zone": person.store.timezone if person else "Asia/Shanghai",
+        "path": request.url.path,
+        **context,
+    }
+    response = templates.TemplateResponse(
+        request, name, values, status_code=status, headers={**PRIVATE, **(headers or {})}
+    )
+    session.write_cookie(request, response)
+    return response
+
+
+def refused(
+    request: Request, status: int, detail: str, *, person: Person | None = None, back: str = ""
+) -> HTMLResponse:
+    """A refusal as a page: the status, what was wrong, and where to go back to."""
+    return render(request, "refused.html", person=person, status=status, detail=detail, back=back)
+
+
+def redirect(request: Request, url: str) -> Response:
+    return session.write_cookie(request, RedirectResponse(url, status_code=303))
