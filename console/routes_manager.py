@@ -44,13 +44,18 @@ async def board_fragment(request: Request, db: DB, person: Manager) -> Response:
 async def roster_page(request: Request, db: DB, person: Manager) -> Response:
     """Who is on duty now (paused people flagged with their reason), and the week's slots."""
     store_id, caller = person.store.id or 0, person.principal
-    duty = await api_staff.who_is_on_duty(
-        store_id=store_id, db=db, caller=caller, at=None, include_paused=True
-    )
+    duty = (
+        await api_staff.who_is_on_duty(
+            store_id=store_id, db=db, caller=caller, at=None, include_paused=True
+        )
+    ).model_dump(mode="json")
     now = utcnow()
-    slots = await api_staff.store_slots(
-        store_id=store_id, db=db, caller=caller, start=now, end=now + timedelta(days=7)
-    )
+    slots = [
+        s.model_dump(mode="json")
+        for s in await api_staff.store_slots(
+            store_id=store_id, db=db, caller=caller, start=now, end=now + timedelta(days=7)
+        )
+    ]
     people = await store_staff(db, store_id)
     patterns = {
         s.id: await api_staff.get_patterns(staff_id=s.id or 0, db=db, caller=caller)
@@ -187,7 +192,7 @@ async def staff_page(request: Request, db: DB, person: Manager) -> Response:
     caller = person.principal
     people = await store_staff(db, person.store.id or 0)
     balances = {
-        s.id: (await api_staff.get_staff(staff_id=s.id or 0, db=db, caller=caller))["points"]
+        s.id: (await api_staff.get_staff(staff_id=s.id or 0, db=db, caller=caller)).points
         for s in people
     }
     chosen = request.query_params.get("id")

@@ -137,7 +137,7 @@ async def order_page(order_id: str, request: Request, db: DB, person: SignedIn) 
             at=None,
             include_paused=False,
         )
-        on_duty = {row["staff_id"] for row in duty["on_duty"]}
+        on_duty = {row.staff_id for row in duty.on_duty}
         people.sort(key=lambda s: (s.id not in on_duty, s.name))
     holder = await db.get(Staff, current.staff_id) if current else None
     return render(
