@@ -171,9 +171,15 @@ async def test_two_manager_actions_at_once_never_leave_an_update_hanging(
     served = [o for o in outcomes if isinstance(o, View)]
     assert len(served) + len(refused) == 2, outcomes
     assert served, "at least one of the two is served"
-    for failure in refused:
-        assert "already under way" in str(failure.cause)
     live = await handle.query(NewOrderWorkflow.live_state)
+    for failure in refused:
+        # Refused while the other was under way; or, the selection being a local activity
+        # (its workflow task held open meanwhile), taken in only after the other was served
+        # — which here gave the order to the very person the reassign named.
+        why = str(failure.cause)
+        assert "already under way" in why or (
+            f"already with staff {target}" in why and live.assignee_id == target
+        ), why
     assert live.round == 1 + len(served)
     assert live.assignee_id is not None
     assert (await finish(handle, live.assignee_id)).status == "completed"

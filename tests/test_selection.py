@@ -376,3 +376,20 @@ def test_the_weight_floor_keeps_a_negative_balance_in_the_draw() -> None:
     # And directly: the -50 candidate is chosen about 1/10 of the time (the binomial standard
     # deviation is sqrt(20000 * 0.1 * 0.9) = 42.4; allow 5 of them).
     assert abs(counts[1] - DRAWS / 10) < 5 * 42.4
+
+
+def test_with_everyone_excluded_the_latest_stays_out_while_anyone_else_is_eligible() -> None:
+    people = [Candidate(staff_id=1, points=5), Candidate(staff_id=2, points=500)]
+    for draw in (0.0, 0.5, below(1.0)):
+        decision = select(people, draw=draw, previous=frozenset({1, 2}), latest=2)
+        assert decision.staff_id == 1 and decision.reused_previous
+        assert decision.excluded == {2: "had this order last"}
+    alone = select(people[1:], draw=0.3, previous=frozenset({2}), latest=2)
+    assert alone.staff_id == 2  # nobody else on duty: better them than no one
+
+
+def test_someone_no_channel_reaches_is_not_selected() -> None:
+    people = [Candidate(staff_id=1, points=5, reachable=False), Candidate(staff_id=2, points=5)]
+    decision = select(people, draw=0.0)
+    assert decision.staff_id == 2
+    assert decision.excluded == {1: "no channel of the assigned notice reaches them"}
