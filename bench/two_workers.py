@@ -168,7 +168,8 @@ def markdown(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     lines = [
         "# One worker against two on one task queue",
         "",
-        f"`python -m bench.two_workers --orders {args.orders} --rate {args.rate:g}` on "
+        f"`python -m bench.two_workers --orders {args.orders} --rate {args.rate:g} "
+        f"--pairs {args.pairs}` on "
         f"{datetime.now(UTC):%Y-%m-%d} (2 cores, shared). Orders through the HTTP API, as "
         "fast as 32 requests in flight allow; nobody accepts; notices on.",
         "",
