@@ -92,6 +92,7 @@ router = APIRouter(tags=["staff and roster"])
 
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0)]
+SlotLimit = Annotated[int, Query(ge=1, le=5000)]  # a window of slots, most on one page
 
 
 # ---------------------------------------------------------------- bodies
@@ -527,15 +528,20 @@ async def put_patterns(
 # ---------------------------------------------------------------- leave
 
 
-@router.get("/staff/{staff_id}/leave", response_model=list[LeavePublic])
+@router.get("/staff/{staff_id}/leave", response_model=Page[LeavePublic])
 async def list_leave(
-    staff_id: int, db: DB, caller: Caller, include_past: bool = False
-) -> list[LeavePublic]:
+    staff_id: int,
+    db: DB,
+    caller: Caller,
+    include_past: bool = False,
+    limit: Limit = 200,
+    offset: Offset = 0,
+) -> Page[LeavePublic]:
     await read_staff(db, caller, staff_id)
     query = select(Leave).where(Leave.staff_id == staff_id).order_by(col(Leave.starts_at))
     if not include_past:
         query = query.where(Leave.ends_at > utcnow())
-    return [LeavePublic.of(lv) for lv in (await db.exec(query)).all()]
+    return await page_of(db, query, LeavePublic, limit=limit, offset=offset)
 
 
 @router.post("/staff/{staff_id}/leave", status_code=201, response_model=LeavePublic)
@@ -640,47 +646,47 @@ def _window(start: datetime | None, end: datetime | None) -> tuple[datetime, dat
     return start, end
 
 
-@router.get("/staff/{staff_id}/slots", response_model=list[SlotPublic])
+@router.get("/staff/{staff_id}/slots", response_model=Page[SlotPublic])
 async def staff_slots(
     staff_id: int,
     db: DB,
     caller: Caller,
     start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
-) -> list[SlotPublic]:
+    limit: SlotLimit = 1000,
+    offset: Offset = 0,
+) -> Page[SlotPublic]:
     """The person's concrete duty slots overlapping [from, to) (default: the next 14 days)."""
     await read_staff(db, caller, staff_id)
     lo, hi = _window(start, end)
-    rows = (
-        await db.exec(
-            select(DutySlot)
-            .where(DutySlot.staff_id == staff_id, DutySlot.ends_at > lo, DutySlot.starts_at < hi)
-            .order_by(col(DutySlot.starts_at))
-        )
-    ).all()
-    return [_slot_json(s) for s in rows]
+    query = (
+        select(DutySlot)
+        .where(DutySlot.staff_id == staff_id, DutySlot.ends_at > lo, DutySlot.starts_at < hi)
+        .order_by(col(DutySlot.starts_at))
+    )
+    return await page_of(db, query, SlotPublic, limit=limit, offset=offset)
 
 
-@router.get("/stores/{store_id}/slots", response_model=list[SlotPublic])
+@router.get("/stores/{store_id}/slots", response_model=Page[SlotPublic])
 async def store_slots(
     store_id: int,
     db: DB,
     caller: Caller,
     start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
-) -> list[SlotPublic]:
+    limit: SlotLimit = 1000,
+    offset: Offset = 0,
+) -> Page[SlotPublic]:
     """The store's duty slots overlapping [from, to): what a manager swaps."""
     require(caller, *STAFF_READERS)
     await check_store(db, caller, store_id)
     lo, hi = _window(start, end)
-    rows = (
-        await db.exec(
-            select(DutySlot)
-            .where(DutySlot.store_id == store_id, DutySlot.ends_at > lo, DutySlot.starts_at < hi)
-            .order_by(col(DutySlot.starts_at), col(DutySlot.staff_id))
-        )
-    ).all()
-    return [_slot_json(s) for s in rows]
+    query = (
+        select(DutySlot)
+        .where(DutySlot.store_id == store_id, DutySlot.ends_at > lo, DutySlot.starts_at < hi)
+        .order_by(col(DutySlot.starts_at), col(DutySlot.staff_id))
+    )
+    return await page_of(db, query, SlotPublic, limit=limit, offset=offset)
 
 
 def on_duty_query(store_id: int, at: datetime, *, include_paused: bool = False) -> Select[Any]:

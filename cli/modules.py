@@ -281,7 +281,11 @@ def store_slots(
 ) -> None:
     """A store's duty slots in a window (default: the next days)."""
     columns = ["id", "staff_id", "starts_at", "ends_at", "source"]
-    show(call("GET", f"/stores/{store_id}/slots", params={"from": from_, "to": to}), columns)
+    show(
+        call("GET", f"/stores/{store_id}/slots", params={"from": from_, "to": to}),
+        columns,
+        items="items",
+    )
 
 
 @geo_app.command("resolve")
@@ -448,14 +452,22 @@ def roster_slots(
 ) -> None:
     """Someone's concrete duty slots (the ids a swap names)."""
     columns = ["id", "store_id", "starts_at", "ends_at", "source", "replaces_staff_id"]
-    show(call("GET", f"/staff/{staff_id}/slots", params={"from": from_, "to": to}), columns)
+    show(
+        call("GET", f"/staff/{staff_id}/slots", params={"from": from_, "to": to}),
+        columns,
+        items="items",
+    )
 
 
 @roster_app.command("leave")
 def roster_leave(staff_id: int, include_past: Annotated[bool, typer.Option()] = False) -> None:
     """Someone's leave."""
     columns = ["id", "starts_at", "ends_at", "reason"]
-    show(call("GET", f"/staff/{staff_id}/leave", params={"include_past": include_past}), columns)
+    show(
+        call("GET", f"/staff/{staff_id}/leave", params={"include_past": include_past}),
+        columns,
+        items="items",
+    )
 
 
 @roster_app.command("leave-add")

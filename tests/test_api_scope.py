@@ -64,3 +64,32 @@ async def test_a_filter_outside_the_callers_scope_is_403(offline_api: httpx.Asyn
     for headers, path, params in allowed:
         response = await offline_api.get(f"{V1}{path}", params=params, headers=headers)
         assert response.status_code == 200, (path, params, response.text)
+
+
+def test_every_answer_is_a_public_type_and_every_list_a_page() -> None:
+    """From the OpenAPI schema: each operation declares its answer (no untyped object), and
+    no operation answers a bare array (lists are `Page`s: items, total, limit, offset)."""
+    from api.app import create_app
+
+    schema = create_app().openapi()
+    components = schema["components"]["schemas"]
+    untyped, bare_lists = [], []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            ok = next((c for c in operation["responses"] if c.startswith("2")), None)
+            content = operation["responses"][ok].get("content", {}) if ok else {}
+            body = content.get("application/json", {}).get("schema")
+            if body is None:
+                if ok != "204":
+                    untyped.append(f"{method.upper()} {path}")
+                continue
+            if body == {} or (body.get("type") == "object" and "properties" not in body):
+                untyped.append(f"{method.upper()} {path}")  # e.g. dict[str, Any]
+            if body.get("type") == "array":
+                bare_lists.append(f"{method.upper()} {path}")
+            ref = body.get("$ref", "")
+            if ref.startswith("#/components/schemas/Page"):
+                page = components[ref.rsplit("/", 1)[1]]
+                assert set(page["properties"]) == {"items", "total", "limit", "offset"}
+    assert untyped == [], f"operations without a typed answer: {untyped}"
+    assert bare_lists == [], f"lists that are not a Page: {bare_lists}"
