@@ -156,6 +156,7 @@ class StaffPublic(Public):
     language: str
     active: bool
     rotation_paused: bool
+    pause_reason: str  # why paused (the person's own words, or their manager's)
     capacity: int | None
     created_at: datetime
     points: int | None = None  # the balance, where the answer reads it

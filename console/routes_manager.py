@@ -52,9 +52,11 @@ async def roster_page(request: Request, db: DB, person: Manager) -> Response:
     now = utcnow()
     slots = [
         s.model_dump(mode="json")
-        for s in await api_staff.store_slots(
-            store_id=store_id, db=db, caller=caller, start=now, end=now + timedelta(days=7)
-        )
+        for s in (
+            await api_staff.store_slots(
+                store_id=store_id, db=db, caller=caller, start=now, end=now + timedelta(days=7)
+            )
+        ).items
     ]
     people = await store_staff(db, store_id)
     patterns = {
@@ -63,9 +65,9 @@ async def roster_page(request: Request, db: DB, person: Manager) -> Response:
         if s.role == "consultant"
     }
     leave = {
-        s.id: await api_staff.list_leave(
-            staff_id=s.id or 0, db=db, caller=caller, include_past=False
-        )
+        s.id: (
+            await api_staff.list_leave(staff_id=s.id or 0, db=db, caller=caller, include_past=False)
+        ).items
         for s in people
     }
     zone = ZoneInfo(person.store.timezone)

@@ -70,7 +70,7 @@ async def my_account(request: Request, db: DB, person: SignedIn) -> Response:
     slots = await api_staff.staff_slots(
         staff_id=staff_id, db=db, caller=caller, start=None, end=None
     )
-    return render(request, "account.html", person=person, points=points, slots=slots[:10])
+    return render(request, "account.html", person=person, points=points, slots=slots.items[:10])
 
 
 async def _call(

@@ -39,6 +39,7 @@ DATA_ERRORS = frozenset(
     {"DataError", "IntegrityError", "ValueError", "KeyError", "LookupError", "AssertionError"}
 )
 DESCRIBE_AT_ONCE = 16
+STUCK_REASON = "stuck: "  # the wait reason of an order whose step the database refused
 
 
 class StuckKind(StrEnum):
@@ -103,8 +104,7 @@ async def find_what_can_be_found(
     try:
         return await find_stuck(client, thresholds=thresholds, kinds=kinds), ""
     except VisibilityUnavailable as exc:
-        database_kinds = (frozenset(StuckKind) if kinds is None else kinds) - TEMPORAL_KINDS
-        found = await find_stuck(client, thresholds=thresholds, kinds=database_kinds)
+        found = await find_stuck(None, thresholds=thresholds, kinds=kinds, database_only=True)
         return found, str(exc)
 
 
@@ -114,9 +114,10 @@ async def find_stuck(
     thresholds: Thresholds | None = None,
     kinds: frozenset[StuckKind] | None = None,
     now: datetime | None = None,
+    database_only: bool = False,
 ) -> list[StuckOrder]:
     """Every stuck order (one line per order and kind), oldest first. Without a client only
-    the database kinds can be looked for."""
+    the database kinds can be looked for (`database_only`)."""
     t = thresholds or Thresholds()
     now = now or datetime.now(UTC)
     wanted = frozenset(StuckKind) if kinds is None else kinds
@@ -125,7 +126,9 @@ async def find_stuck(
         found += await _lingering(t, now, wanted)
     if StuckKind.NOTICES_FAILED in wanted:
         found += await _notices_failed(now)
-    if wanted & TEMPORAL_KINDS:
+    if StuckKind.ACTIVITY_FAILING in wanted:
+        found += await _refused_by_the_database(now)
+    if wanted & TEMPORAL_KINDS and not database_only:
         if client is None:
             raise ValueError("the Temporal kinds of stuck orders need a Temporal client")
         running = await _running_orders(client)
@@ -167,7 +170,12 @@ async def _lingering(
             if kind not in wanted:
                 continue
             rows = await db.exec(
-                select(Order).where(Order.status == status, Order.updated_at <= now - limit)
+                select(Order).where(
+                    Order.status == status,
+                    Order.updated_at <= now - limit,
+                    # a refused step is listed once, as such (_refused_by_the_database)
+                    col(Order.wait_reason).not_like(f"{STUCK_REASON}%"),
+                )
             )
             for order in rows:
                 found.append(_lingerer(order, kind, now))
@@ -217,6 +225,35 @@ async def _notices_failed(now: datetime) -> list[StuckOrder]:
         )
         for order_id, notices in failed.items()
     ]
+
+
+async def _refused_by_the_database(now: datetime) -> list[StuckOrder]:
+    """Orders whose step the database refused: the loop runs its database steps as local
+    activities (invisible to Temporal's pending-activity list), stops retrying a refusal of
+    the data, and parks the order as `stuck: <error>` for a manager (OrderDispatch._stuck)."""
+    async with session() as db:
+        rows = await db.exec(
+            select(Order).where(
+                col(Order.wait_reason).startswith(STUCK_REASON),
+                col(Order.status).not_in(CLOSED_STATUSES),
+            )
+        )
+        found = []
+        for order in rows:
+            refusal = order.wait_reason.removeprefix(STUCK_REASON)
+            detail = f"the database refused a step ({refusal}), a data error: fix the row it "
+            found.append(
+                _stuck(
+                    order.id,
+                    StuckKind.ACTIVITY_FAILING,
+                    order.updated_at,
+                    now,
+                    Action.REDRIVE,
+                    detail + "names, then redrive",
+                    order.store_id,
+                )
+            )
+    return found
 
 
 # ---------------------------------------------------------------- Temporal's kinds

@@ -294,7 +294,7 @@ async def test_nobody_adjusts_their_own_points_and_staff_pause_themselves(
         headers=manager,
     )
     assert response.status_code == 403, response.text
-    assert "own points" in response.json()["detail"]
+    assert "grant points to themselves" in response.json()["detail"]
     async with session() as db:
         rows = await db.exec(select(PointsEntry).where(PointsEntry.staff_id == world.manager.id))
         assert rows.all() == []

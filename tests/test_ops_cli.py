@@ -101,7 +101,13 @@ async def test_starter_exits_0_after_every_start(
     teardown); each run here must exit 0 having started its order."""
     orders = [f"S{uuid.uuid4().hex[:8]}" for _ in range(STARTER_RUNS)]
     for order_id in orders:
-        document = json.dumps({"order_id": order_id, "type": "new", "customer": {"name": "Li"}})
+        document = json.dumps(
+            {
+                "order_id": order_id,
+                "type": "new",
+                "customer": {"name": "Li", "phone": "13800000000"},
+            }
+        )
         result = await asyncio.to_thread(run, dev_server, "starter.py", document)
         assert result.returncode == 0, (result.returncode, result.stderr)
         assert result.stdout.strip() == f"started order-{order_id}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import MISSING, fields
 
-from models import AllocationRule
+from models import DEFAULT_CHANNELS, AllocationRule
 from models.rules import AllocationRuleFields
 from services.rules import rule_snapshot
 from workflows.contracts import Rule
@@ -34,7 +34,8 @@ def test_a_snapshot_carries_every_field_of_the_row() -> None:
     rule = rule_snapshot(row)
     assert (rule.accept_timeout_seconds, rule.reminder_before_seconds) == (60, 10)
     assert (rule.max_rounds, rule.weight_cap, rule.wish_fallback) == (7, 9, "wait_for_shift")
-    assert rule.channels == {"assigned": ["sms"]}
+    # A partial channel map merges with the defaults kind by kind (the loop's 1.0 rule).
+    assert rule.channels == DEFAULT_CHANNELS | {"assigned": ["sms"]}
 
 
 def test_the_order_body_and_the_workflow_input_have_the_same_fields() -> None:

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
+import psycopg
 import pytest
 from sqlmodel import select
-from temporalio import activity, workflow
+from temporalio import workflow
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities import orders as acts
 from models import Order, OrderEvent
 from models.db import session
 from operations.reconcile import reconcile
@@ -29,8 +29,8 @@ from tests.conftest import Dispatch, Sinks, eventually
 from tests.factories import StoreWorld, make_store_world
 from tests.test_devserver import dev_server  # noqa: F401 (fixture)
 from tests.test_order_workflow import new_order, set_rule, wait_for_round, wait_until_waiting
-from worker import ACTIVITIES, build_worker
-from workflows.contracts import OrderInput, OrderRequest, RoutedOrder
+from worker import build_worker
+from workflows.contracts import OrderInput, OrderRequest
 
 pytestmark = pytest.mark.devserver
 
@@ -168,21 +168,23 @@ async def test_a_failing_workflow_task_is_found_and_redrive_resets_it_onto_fixed
     assert await status_in_db(order.order_id) == "assigned"
 
 
-@activity.defn(name="route_order")
-async def route_order_on_bad_data(order: OrderRequest) -> RoutedOrder:
-    raise ValueError(f"store of order {order.order_id} has no time zone")
-
-
-async def test_an_activity_failing_on_bad_data_is_found(stage: Stage) -> None:
+async def test_a_step_the_database_refuses_is_found(stage: Stage, clean_db: str) -> None:
+    """The loop's database steps are local activities: a refusal of the data (here a
+    constraint refusing every round's row) parks the order as stuck, and the finder lists it
+    from the database, with the database's own words."""
     world = await make_store_world(consultants=1)
-    activities = [route_order_on_bad_data if a is acts.route_order else a for a in ACTIVITIES]
-    async with build_worker(stage.client, task_queue=stage.queue, activities=activities):
-        order = await stage.start(world)
-        stuck = await found(stage, order.order_id, StuckKind.ACTIVITY_FAILING)
-        await stage.client.get_workflow_handle(f"order-{order.order_id}").terminate("test over")
+    with psycopg.connect(clean_db, autocommit=True) as conn:
+        conn.execute("ALTER TABLE assignment ADD CONSTRAINT refuse_rounds CHECK (round < 1)")
+    try:
+        async with build_worker(stage.client, task_queue=stage.queue):
+            order = await stage.start(world)
+            stuck = await found(stage, order.order_id, StuckKind.ACTIVITY_FAILING)
+            await stage.client.get_workflow_handle(f"order-{order.order_id}").terminate("over")
+    finally:
+        with psycopg.connect(clean_db, autocommit=True) as conn:
+            conn.execute("ALTER TABLE assignment DROP CONSTRAINT IF EXISTS refuse_rounds")
     assert stuck.action is Action.REDRIVE
-    assert "activity route_order" in stuck.detail and "no time zone" in stuck.detail
-    assert "a data error" in stuck.detail
+    assert "IntegrityError" in stuck.detail and "a data error" in stuck.detail
 
 
 async def test_out_of_step_orders_are_found_and_repaired(stage: Stage) -> None:

@@ -114,7 +114,12 @@ async def test_on_the_api_and_the_worker_send_their_spans(
     ]
     try:
         order_id = f"TR{uuid.uuid4().hex[:8]}"
-        body = {"order_id": order_id, "type": "new", "store_id": world.store.id}
+        body = {
+            "order_id": order_id,
+            "type": "new",
+            "store_id": world.store.id,
+            "customer": {"name": "Li", "phone": "13800000000"},
+        }
         headers = {"Authorization": f"Bearer {settings.ADMIN_TOKEN}"}
 
         async def submitted() -> httpx.Response:
