@@ -35,9 +35,9 @@ from api.public import (
     RecordPublic,
     StoreRef,
 )
-from models import Assignment, CommunicationRecord, Customer, Order, Role, Staff, Store
+from models import Assignment, CommunicationRecord, Customer, Order, Role, Store
 from notify.contacts import normalize_email, normalize_phone
-from services import scope
+from services import customers, scope
 
 router = APIRouter(prefix="/customers", tags=["customers"])
 
@@ -140,17 +140,7 @@ async def _load(db: AsyncSession, caller: Principal, customer_id: int) -> Custom
 async def get_customer(customer_id: int, db: DB, caller: Caller) -> CustomerDetail:
     """The profile, every communication record (newest first) and the latest orders."""
     customer = await _load(db, caller, customer_id)
-    rows = (
-        await db.exec(
-            select(CommunicationRecord, Staff, Store)
-            .join(Staff, col(Staff.id) == CommunicationRecord.staff_id)
-            .join(Store, col(Store.id) == CommunicationRecord.store_id)
-            .where(CommunicationRecord.customer_id == customer_id)
-            .order_by(
-                col(CommunicationRecord.occurred_at).desc(), col(CommunicationRecord.id).desc()
-            )
-        )
-    ).all()
+    found = await customers.records_of(db=db, customer_id=customer_id)
     orders = (
         await db.exec(
             select(Order)
@@ -169,7 +159,7 @@ async def get_customer(customer_id: int, db: DB, caller: Caller) -> CustomerDeta
             staff=PersonRef(id=staff.id, name=staff.name, active=staff.active),
             store=StoreRef(id=store.id, code=store.code, name=store.name),
         )
-        for record, staff, store in rows
+        for record, staff, store in ((f.record, f.staff, f.store) for f in found)
     ]
     detail: CustomerDetail = CustomerDetail.of(
         customer,

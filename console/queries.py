@@ -15,14 +15,14 @@ from models import (
     OPEN_OUTCOMES,
     Assignment,
     AssignmentOutcome,
-    CommunicationRecord,
     Customer,
     Order,
     OrderStatus,
     Staff,
-    Store,
 )
 from models.base import utcnow
+from services import customers
+from services.customers import Record
 
 # The board's columns and the projection's status values in each: the one place to switch
 # to the dispatch loop's phases (offered, accepted, waiting_for_*, …) once they are merged.
@@ -139,31 +139,14 @@ async def round_of(db: AsyncSession, order_id: str, round_: int) -> Assignment |
     ).first()
 
 
-@dataclass(frozen=True)
-class Record:
-    record: CommunicationRecord
-    staff: Staff
-    store: Store
-
-
 async def customer_and_records(
     db: AsyncSession, customer_id: int | None
 ) -> tuple[Customer | None, list[Record]]:
-    """The customer and their communication records, newest first (who served them)."""
+    """The customer and their latest communication records (who served them)."""
     if customer_id is None:
         return None, []
     customer = await db.get(Customer, customer_id)
-    rows = (
-        await db.exec(
-            select(CommunicationRecord, Staff, Store)
-            .join(Staff, col(Staff.id) == CommunicationRecord.staff_id)
-            .join(Store, col(Store.id) == CommunicationRecord.store_id)
-            .where(CommunicationRecord.customer_id == customer_id)
-            .order_by(col(CommunicationRecord.occurred_at).desc())
-            .limit(20)
-        )
-    ).all()
-    return customer, [Record(r, s, st) for r, s, st in rows]
+    return customer, await customers.records_of(db=db, customer_id=customer_id, limit=20)
 
 
 async def store_staff(db: AsyncSession, store_id: int) -> list[Staff]:
