@@ -9,7 +9,8 @@ from sqlmodel import col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from dispatch.roster import Window, next_free_start, on_duty
+from dispatch.preferred import Person, availability
+from dispatch.roster import Window, next_free_start
 from models import (
     DutySlot,
     Leave,
@@ -27,6 +28,18 @@ from workflows.contracts import (
 )
 
 # ---------------------------------------------------------------- roster and contacts
+
+
+def person_of(staff: Staff) -> Person:
+    """What the pure decisions of `dispatch.preferred` read of a staff row."""
+    assert staff.id is not None, "a loaded row"
+    return Person(
+        id=staff.id,
+        store_id=staff.store_id,
+        active=staff.active,
+        is_consultant=staff.role == StaffRole.CONSULTANT,
+        rotation_paused=staff.rotation_paused,
+    )
 
 
 @activity.defn
@@ -69,10 +82,7 @@ async def next_duty_start(store_id: int, after: datetime) -> datetime | None:
 async def consultant_available(staff_id: int, at: datetime) -> ConsultantStatus:
     """Can the customer's preferred consultant take an order at `at`, and if not, why.
 
-    Available means: exists, active, a consultant, rotation not paused, on duty at `at`
-    and not on leave. Capacity is not counted: the customer asked for this person. When
-    only the roster stands in the way, `next_duty_start` says when they are next on duty
-    (for the rule's `wait_for_shift`); a paused rotation has no known end, so None.
+    Available means: exists, and `dispatch.preferred.availability` of their rows.
     """
     async with session() as db:
         staff = await db.get(Staff, staff_id)
@@ -87,22 +97,12 @@ async def consultant_available(staff_id: int, at: datetime) -> ConsultantStatus:
             await db.exec(select(Leave).where(Leave.staff_id == staff_id, Leave.ends_at > at))
         ).all()
 
-    def status(available: bool, reason: str = "", nxt: datetime | None = None) -> ConsultantStatus:
-        return ConsultantStatus(staff_id, available, reason, staff.store_id, nxt)
-
-    if not staff.active:
-        return status(False, f"staff {staff_id} is inactive")
-    if staff.role != StaffRole.CONSULTANT:
-        return status(False, f"staff {staff_id} is not a consultant")
-    if staff.rotation_paused:
-        return status(False, f"staff {staff_id} has paused their rotation (out of office)")
     duty = [Window(s.starts_at, s.ends_at) for s in slots]
     away = [Window(lv.starts_at, lv.ends_at) for lv in leaves]
-    if on_duty(at, duty, away):
-        return status(True)
-    on_leave = any(w.covers(at) for w in duty) and any(w.covers(at) for w in away)
-    why = f"staff {staff_id} is " + ("on leave" if on_leave else "not on duty")
-    return status(False, why, next_free_start(at, duty, away))
+    found = availability(person_of(staff), at, duty, away)
+    return ConsultantStatus(
+        staff_id, found.available, found.reason, staff.store_id, found.next_duty_start
+    )
 
 
 @activity.defn

@@ -15,7 +15,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
+from activities.lookups import person_of
 from activities.projection import _ENDED, _event
+from dispatch.preferred import preferred_for_store, relabel_trail, wish_note
 from dispatch.routing import StoreInfo, choose_store, subsite_for_order
 from geo.locate import Location, shared_locator
 from models import (
@@ -147,12 +149,9 @@ async def _choose_store(
         else:
             notes.append("customer asked for their last consultant, but nobody has served them")
     consultant = await db.get(Staff, wish_id) if wish_id is not None else None
-    consultant_note = None
-    if wish_id is not None and consultant is None:
-        consultant_note = f"preferred consultant #{wish_id} does not exist"
-    elif consultant is not None and not consultant.active:
-        consultant_note = f"preferred consultant #{wish_id} is inactive"
-    consultant_store = consultant.store_id if consultant is not None and consultant.active else None
+    person = person_of(consultant) if consultant is not None else None
+    consultant_note = wish_note(wish_id, person)
+    consultant_store = person.store_id if person is not None and person.active else None
 
     named = next((s for s in stores if s.id == order.store_id), None)
     match = subsite_for_order(
@@ -200,26 +199,10 @@ async def _choose_store(
             )
             choice, unstaffed = anyway, set()
 
-    trail = []
-    for t in choice.trail:
-        outcome = t.outcome
-        if t.store_id in unstaffed and outcome == "store inactive":
-            outcome = "no active consultant"
-        elif t.step == "consultant" and t.store_id is None and consultant_note:
-            outcome = consultant_note
-        trail.append({"step": t.step, "store_id": t.store_id, "outcome": outcome})
-
-    preferred = None
-    if consultant is not None and consultant.active:
-        if consultant.role != StaffRole.CONSULTANT:
-            notes.append(f"preferred staff #{consultant.id} is not a consultant: not assigned")
-        elif consultant.store_id != choice.store_id:
-            notes.append(
-                f"preferred consultant #{consultant.id} works at store {consultant.store_id}, "
-                f"the order is tied to store {choice.store_id}: not assigned"
-            )
-        else:
-            preferred = consultant.id
+    trail = relabel_trail(choice.trail, unstaffed=unstaffed, consultant_note=consultant_note)
+    preferred, not_preferred = preferred_for_store(person, choice.store_id)
+    if not_preferred:
+        notes.append(not_preferred)
     store = next((s for s in stores if s.id == choice.store_id), None)
     detail: dict[str, Any] = {
         "store_id": choice.store_id,
