@@ -30,7 +30,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.orders import _event
+from activities.projection import _event
 from models.db import session
 from settings import settings
 

@@ -28,14 +28,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from activities.roster import (
-    ROSTER_DAYS,
-    RollRequest,
-    release_open_orders,
-    reroll_staff,
-    roll,
-    wake_waiting,
-)
 from api.access import (
     STAFF_READERS,
     check_store,
@@ -84,6 +76,14 @@ from models.base import utcnow
 from services import points, scope
 from services import staff as staff_service
 from services.roster import covers, on_leave
+from services.roster_changes import (
+    ROSTER_DAYS,
+    RollRequest,
+    release_open_orders,
+    reroll_staff,
+    roll,
+    wake_waiting,
+)
 from services.staff import NO_CONTACT, open_orders_of
 from settings import settings
 from workflows.roster import LeaveStart, LeaveStartWorkflow, leave_workflow_id

@@ -24,7 +24,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from activities.roster import reroll_staff
 from api.access import ADMINS, check_store, forbidden, require
 from api.deps import DB, Caller, Principal
 from api.public import Page, StorePublic, page_of
@@ -32,6 +31,7 @@ from api.staff import wake_stores
 from api.subsites import short_code, subdivision_code
 from models import Role, Staff, Store, SubSite
 from models.base import utcnow
+from services.roster_changes import reroll_staff
 from services.subsites import check_store_region
 
 router = APIRouter(prefix="/stores", tags=["stores"])

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from sqlmodel import col, select
 
-from activities.roster import RollRequest, roll_roster
+from activities.roster import roll_roster
 from models import (
     ApiToken,
     CommunicationRecord,
@@ -37,6 +37,7 @@ from models import (
     SubSiteAdmin,
 )
 from models.db import session
+from services.roster_changes import RollRequest
 from services.rules import get_or_create_rule
 from settings import Environment, settings
 

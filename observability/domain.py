@@ -1,5 +1,6 @@
 """The o2o domain metrics, counted where the facts are written: in the activities that
-record an order's events (activities/orders.py) and settle a notice (activities/notices.py).
+record an order's events (activities/routing.py, selection.py, projection.py) and settle a
+notice (activities/notices.py).
 They go through the activity metric meter, so the worker's Prometheus endpoint serves them
 beside the SDK's own, with the activity's namespace and task queue as labels.
 
@@ -7,7 +8,7 @@ Counted at least once: an activity retried after its commit counts its event aga
 these are rates to watch, not a ledger (the database is the ledger).
 
     o2o_order_events{event, store_id}      one per order event; `event` is one of
-        received, assigned (activities/orders.py: route_order, assign_order) and the
+        received, assigned (activities/routing.py: route_order, selection.py: assign_order) and the
         Transition kinds of record_transition: accepted, completed, cancelled, timed_out,
         declined, reassigned, released, escalated, waiting (not deadline_moved: no event)
     o2o_order_time_to_accept{store_id}     histogram, milliseconds: from the order being

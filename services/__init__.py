@@ -19,6 +19,8 @@ Modules:
 - `scope`: `Principal` (who calls), `visible` (SQL), `in_scope` (one row), `check_filters`;
 - `points`: `balance_of` / `balance`, weights under the rule in force, `adjust`;
 - `roster`: `covers`, `on_leave`, `on_duty` ("on duty at T" in SQL);
+- `roster_changes`: `roll` / `reroll_staff` (duty slots from patterns), `wake_waiting`,
+  `release_open_orders` (`Released`);
 - `staff`: `candidates` (whom the draw weighs), `open_orders_of`, `update` (move, deactivate);
 - `rules`: `rule_in_force`, `get_or_create_rule`, `rule_snapshot`;
 - `subsites`: `site_infos`, `real_subdivision` (ISO 3166-2), `check_coverage`,

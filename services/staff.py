@@ -15,7 +15,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client
 
-from activities.roster import Released, release_open_orders, reroll_staff
 from dispatch.selection import Candidate
 from models import (
     OPEN_OUTCOMES,
@@ -32,6 +31,7 @@ from models.base import utcnow
 from services.errors import Invalid
 from services.points import balance_of
 from services.roster import on_duty
+from services.roster_changes import Released, release_open_orders, reroll_staff
 
 
 def open_orders_of(staff_id: Any) -> ScalarSelect[Any]:

@@ -196,7 +196,7 @@ async def test_sub_site_admins_managers_and_staff_see_their_customers_only(
 async def test_an_order_in_scope_brings_its_customer_into_scope(
     api: httpx.AsyncClient, country: Country
 ) -> None:
-    from activities.orders import route_order
+    from activities.routing import route_order
     from workflows.contracts import CustomerIn, OrderRequest
 
     request = OrderRequest(

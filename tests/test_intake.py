@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlmodel import col, update
 
-from activities.orders import route_order
+from activities.routing import route_order
 from models import Staff, Store
 from models.db import session
 from settings import settings

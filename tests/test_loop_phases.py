@@ -11,9 +11,9 @@ import pytest
 from sqlmodel import select
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 
-from activities.orders import rule_snapshot
 from models import DEFAULT_CHANNELS, AllocationRule, Order, Staff
 from models.db import session
+from services.rules import rule_snapshot
 from starter import workflow_id
 from tests.api_helpers import add_slot, assignments_of, events_of
 from tests.conftest import Dispatch, eventually

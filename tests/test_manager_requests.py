@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from temporalio import activity
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 
-from activities import orders as acts
+from activities import selection as acts
 from models import Assignment, OrderEvent
 from models.db import session
 from starter import start_order, workflow_id

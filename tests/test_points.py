@@ -13,10 +13,10 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from activities.orders import candidates
 from dispatch.selection import select as select_staff
 from models import PointsEntry, Role
 from models.db import session
+from services.staff import candidates
 from tests.api_helpers import V1, admin, bearer, make_token
 from tests.conftest import Dispatch, eventually
 from tests.factories import make_store_world

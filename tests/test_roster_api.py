@@ -14,9 +14,10 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from activities.roster import RollRequest, roll_roster
+from activities.roster import roll_roster
 from models import DutySlot
 from models.db import engine, session
+from services.roster_changes import RollRequest
 from tests.api_helpers import (
     V1,
     add_patterns,

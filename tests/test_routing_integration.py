@@ -16,13 +16,10 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
-from activities.orders import (
-    assign_order,
-    consultant_available,
-    load_rule,
-    record_transition,
-    route_order,
-)
+from activities.lookups import consultant_available
+from activities.projection import record_transition
+from activities.routing import route_order
+from activities.selection import assign_order, load_rule
 from geo import locate
 from models import DutySlot, Leave, Order, OrderEvent, Staff, Store
 from models.db import session
