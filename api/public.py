@@ -156,6 +156,7 @@ class StaffPublic(Public):
     language: str
     active: bool
     rotation_paused: bool
+    pause_reason: str
     capacity: int | None
     created_at: datetime
     points: int | None = None  # the balance, where the answer reads it

@@ -22,7 +22,7 @@ from api import orders as api_orders
 from api import staff as api_staff
 from api.access import load_order
 from api.deps import DB, Temporal
-from api.schemas import ReassignIn, RedispatchIn, StaffActionIn
+from api.schemas import CancelIn, ReassignIn, RedispatchIn, StaffActionIn
 from console import session
 from console.auth import Form, SignedIn
 from console.i18n import LANGUAGES
@@ -32,7 +32,7 @@ from console.session import Person
 from console.web import redirect, refused, render
 from models import Staff
 from models.db import session as db_session
-from workflows.contracts import ManagerAction
+from workflows.contracts import CANCEL_REASONS
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 KEEPALIVE_SECONDS = 15.0
@@ -151,6 +151,7 @@ async def order_page(order_id: str, request: Request, db: DB, person: SignedIn) 
         records=records,
         people=people,
         on_duty=on_duty,
+        cancel_reasons=CANCEL_REASONS,
         done=request.query_params.get("done", ""),
     )
 
@@ -193,13 +194,11 @@ async def order_action(
                 order_id=order_id,
                 body=RedispatchIn(reason=reason),
             )
-        if action == "cancel":
-            # The dispatch loop's `cancel` update (issue 11), sent by name: until that branch
-            # is merged the workflow refuses it, and the refusal is shown as it is.
-            if not reason:
-                raise HTTPException(422, "give a reason to cancel")
-            cancel = ManagerAction(actor=caller.name, reason=reason)
-            return await api_orders._manager_action(db, client, caller, order_id, "cancel", cancel)
+        if action == "cancel":  # the API's own cancel: the same reasons, checks and update
+            body_c = CancelIn(reason=reason, note=form.get("note", "").strip())
+            return await api_orders.cancel(
+                order_id=order_id, body=body_c, db=db, client=client, caller=caller
+            )
         raise HTTPException(404, f"no action {action!r}")
 
     try:

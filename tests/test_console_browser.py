@@ -15,7 +15,6 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from console.links import read_token
 from tests.console_stack import LINK, RunningStack, wait_until
-from workflows.dispatch import OrderDispatch
 
 pytestmark = pytest.mark.browser
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "console"
@@ -560,18 +559,24 @@ def test_both_languages(stack: RunningStack, browser: Browser) -> None:
         stack.sql("UPDATE staff SET language = 'en' WHERE id = %s", offer.staff_id)
 
 
-@pytest.mark.skipif(
-    not hasattr(OrderDispatch, "cancel"),
-    reason="needs the dispatch loop's `cancel` update (issue 11, branch loop): on after the merge",
-)
 def test_manager_cancels_with_a_reason(stack: RunningStack, page: Page) -> None:
+    """The fixed reasons; "other" needs a note (refused with a page naming it); the order
+    then reads cancelled and shows in the board's recently cancelled column."""
     submit(stack, "WEB-8001")
     offered(stack, "WEB-8001")
     sign_in_by_code(stack, page, manager_phone(stack))
     page.goto(f"{stack.url}/console/orders/WEB-8001")
     page.get_by_text("Cancel the order…").click()
-    page.locator("#cancel-reason").fill("customer called to cancel")
+    page.locator("#cancel-reason").select_option("other")
+    page.get_by_role("button", name="Cancel the order").click()
+    expect(page.get_by_text("say why in the note when the reason is 'other'")).to_be_visible()
+    page.goto(f"{stack.url}/console/orders/WEB-8001")
+    page.get_by_text("Cancel the order…").click()
+    page.locator("#cancel-reason").select_option("customer_cancelled")
     page.get_by_role("button", name="Cancel the order").click()
     expect(page.get_by_role("status")).to_have_text("Cancelled.")
     events = stack.sql("SELECT kind FROM order_event WHERE order_id = %s", "WEB-8001")
     assert "cancelled" in {e["kind"] for e in events}
+    page.goto(f"{stack.url}/console/board")
+    expect(page.locator('[data-column="cancelled"] [data-order="WEB-8001"]')).to_be_visible()
+    expect(page.locator('[data-column="offered"] [data-order="WEB-8001"]')).to_have_count(0)
