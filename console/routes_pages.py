@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
+from sqlmodel import col, select
 
 from api import customers as api_customers
 from api import orders as api_orders
@@ -29,6 +30,8 @@ from console.i18n import LANGUAGES
 from console.live import feed
 from console.queries import customer_and_records, my_orders, open_round, store_staff
 from console.session import Person
+from console.story import WIDTH as STORY_WIDTH
+from console.story import draw_of, temporal_link
 from console.web import redirect, refused, render
 from models import Staff
 from models.db import session as db_session
@@ -153,6 +156,31 @@ async def order_page(order_id: str, request: Request, db: DB, person: SignedIn) 
         on_duty=on_duty,
         cancel_reasons=CANCEL_REASONS,
         done=request.query_params.get("done", ""),
+    )
+
+
+@router.get("/orders/{order_id}/story")
+async def story_page(order_id: str, request: Request, db: DB, person: SignedIn) -> Response:
+    """The order's whole story: routing, every round with its draw, notices, events."""
+    try:  # the API's own answer, with its scope check
+        detail = await api_orders.get_order(order_id=order_id, db=db, caller=person.principal)
+    except HTTPException as exc:
+        return refused(request, exc.status_code, str(exc.detail), person=person, back="/console")
+    rounds = [(a, draw_of(a.reason, a.staff_id)) for a in detail.assignments]
+    ids = {a.staff_id for a in detail.assignments} | {
+        s.staff_id for _, d in rounds for s in d.segments
+    }
+    ids |= {i for _, d in rounds for i in d.excluded}
+    found = (await db.exec(select(Staff).where(col(Staff.id).in_(ids)))).all() if ids else []
+    return render(
+        request,
+        "story.html",
+        person=person,
+        order=detail,
+        rounds=rounds,
+        names={s.id: s.name for s in found},
+        temporal_url=temporal_link(order_id),
+        width=STORY_WIDTH,
     )
 
 

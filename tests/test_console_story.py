@@ -1,0 +1,73 @@
+"""An order's whole story: the draw chart's geometry (pure), and the page for a real order
+on the time-skipping server — its rounds with the chart, notices, events, the Temporal UI
+link — for the store's manager, refused to a manager of another store."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from console.story import WIDTH, draw_of, temporal_link
+from dispatch.selection import Candidate, select
+from settings import settings
+from tests.conftest import Dispatch
+from tests.factories import make_store_world
+from tests.test_api_orders import order_body, submit, wait_for_round
+from tests.test_console_pages import sign_in
+
+
+def test_the_chart_has_one_segment_per_candidate_as_wide_as_its_value() -> None:
+    people = [Candidate(staff_id=i, points=p) for i, p in ((3, 0), (1, 100), (2, 300))]
+    decision = select(people, draw=0.9)
+    chart = draw_of(decision.as_reason(), decision.staff_id)
+    assert [s.staff_id for s in chart.segments] == [1, 2, 3]  # the order the draw used
+    assert sum(s.width for s in chart.segments) == pytest.approx(WIDTH)
+    assert [s.share for s in chart.segments] == pytest.approx(
+        [v / decision.total for v in decision.values.values()]
+    )
+    # The draw's marker lies inside the chosen person's segment.
+    [chosen] = [s for s in chart.segments if s.chosen]
+    assert chosen.staff_id == decision.staff_id
+    assert chart.marker_x is not None and chosen.x <= chart.marker_x < chosen.x + chosen.width
+
+
+def test_a_round_without_a_draw_has_no_chart_but_keeps_its_exclusions() -> None:
+    chart = draw_of({"method": "manager", "excluded": {"4": "rotation paused"}}, 7)
+    assert (chart.segments, chart.marker_x, chart.excluded) == ([], None, {4: "rotation paused"})
+
+
+def test_the_temporal_link_names_the_namespace_and_workflow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(settings, "TEMPORAL_UI_URL", "http://ui.example:8080/")
+    monkeypatch.setattr(settings, "TEMPORAL_NAMESPACE", "prod ns")
+    assert (
+        temporal_link("WEB 1")
+        == "http://ui.example:8080/namespaces/prod%20ns/workflows/order-WEB%201"
+    )
+
+
+async def test_the_story_page_shows_the_draw_notices_and_events(
+    api: httpx.AsyncClient, dispatch: Dispatch
+) -> None:
+    world = await make_store_world(consultants=3, points=[100, 200, 300])
+    other = await make_store_world(consultants=1)
+    body = order_body(world)
+    await submit(api, body)
+    await wait_for_round(api, body["order_id"], 1)
+    assert (await sign_in(api, dispatch.sinks, world.manager)).status_code == 303
+    page = await api.get(f"/console/orders/{body['order_id']}/story")
+    assert page.status_code == 200, page.text
+    assert 'data-round="1"' in page.text
+    assert len(re.findall(r"<rect [^>]*data-staff=", page.text)) == 3
+    assert page.text.count("★") == 1  # the chosen one
+    assert f"/workflows/order-{body['order_id']}" in page.text
+    assert 'data-section="notices"' in page.text and ">sms<" in page.text
+    assert "routed" in page.text or "assigned" in page.text
+
+    await api.post("/console/sign-out", data={})
+    assert (await sign_in(api, dispatch.sinks, other.manager)).status_code == 303
+    refused = await api.get(f"/console/orders/{body['order_id']}/story")
+    assert refused.status_code == 403 and 'data-refused="refused"' in refused.text
