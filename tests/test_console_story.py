@@ -5,13 +5,17 @@ link — for the store's manager, refused to a manager of another store."""
 from __future__ import annotations
 
 import re
+from typing import get_args
 
 import httpx
 import pytest
 
+from api import audit as api_audit
 from console.story import WIDTH, draw_of, temporal_link
 from dispatch.selection import Candidate, select
+from services import audit
 from settings import settings
+from tests.api_helpers import admin
 from tests.conftest import Dispatch
 from tests.factories import make_store_world
 from tests.test_api_orders import order_body, submit, wait_for_round
@@ -71,3 +75,35 @@ async def test_the_story_page_shows_the_draw_notices_and_events(
     assert (await sign_in(api, dispatch.sinks, other.manager)).status_code == 303
     refused = await api.get(f"/console/orders/{body['order_id']}/story")
     assert refused.status_code == 403 and 'data-refused="refused"' in refused.text
+
+
+def test_the_api_kinds_are_the_services_kinds() -> None:
+    assert get_args(api_audit.Kind) == audit.KINDS
+
+
+async def test_a_manager_reads_fairness_and_the_stores_changes_on_pages(
+    api: httpx.AsyncClient, dispatch: Dispatch
+) -> None:
+    world = await make_store_world(consultants=2, points=[100, 300])
+    body = order_body(world)
+    await submit(api, body)
+    first = await wait_for_round(api, body["order_id"], 1)
+    consultant = world.consultants[0]
+    changed = await api.patch(
+        f"/api/v1/staff/{consultant.id}", json={"language": "en"}, headers=admin()
+    )
+    assert changed.status_code == 200, changed.text
+    assert (await sign_in(api, dispatch.sinks, world.manager)).status_code == 303
+
+    fair = await api.get("/console/reports/fairness?days=7")
+    assert fair.status_code == 200, fair.text
+    assert "data-verdict" in fair.text and "too small" in fair.text
+    assert f'data-share="{first["staff_id"]}"' in fair.text
+    assert (await api.get("/console/reports/fairness?days=5")).status_code == 422
+
+    changes = await api.get(f"/console/audit?kind=staff&object_id={consultant.id}")
+    assert changes.status_code == 200, changes.text
+    assert f'data-audit="staff/{consultant.id}"' in changes.text
+    assert "<td>language</td><td>zh</td><td>en</td>" in changes.text
+    bogus = await api.get("/console/audit?kind=bogus")
+    assert bogus.status_code == 422 and 'data-refused="refused"' in bogus.text
