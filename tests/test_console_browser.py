@@ -580,3 +580,45 @@ def test_manager_cancels_with_a_reason(stack: RunningStack, page: Page) -> None:
     page.goto(f"{stack.url}/console/board")
     expect(page.locator('[data-column="cancelled"] [data-order="WEB-8001"]')).to_be_visible()
     expect(page.locator('[data-column="offered"] [data-order="WEB-8001"]')).to_have_count(0)
+
+
+def test_manager_reads_a_story_the_fairness_and_the_changes(
+    stack: RunningStack, browser: Browser
+) -> None:
+    """The order's story with its draw chart; the store's fairness check; who changed what,
+    after a change through the API. A consultant is refused the manager's reports."""
+    submit(stack, "WEB-9001")
+    offer = offered(stack, "WEB-9001")
+    stack.api("PATCH", f"/staff/{offer.staff_id}", {"capacity": 7})
+    page = browser.new_context(viewport=PHONE).new_page()
+    sign_in_by_code(stack, page, manager_phone(stack))
+    page.goto(f"{stack.url}/console/orders/WEB-9001")
+    page.get_by_role("link", name="Whole story").click()
+    expect(page.get_by_role("heading", name="Story of WEB-9001")).to_be_visible()
+    chart = page.locator('[data-round="1"] svg.draw')
+    expect(chart).to_be_visible()
+    assert chart.locator("rect").count() >= 1
+    href = page.locator("[data-temporal]").get_attribute("href") or ""
+    assert href.endswith("/namespaces/default/workflows/order-WEB-9001"), href
+    shoot(page, "story", wide=True)
+    fits(page)
+    page.get_by_role("link", name="Fairness").click()
+    expect(page.locator("[data-verdict]")).to_be_visible()
+    expect(page.locator(f'[data-share="{offer.staff_id}"]')).to_be_attached()
+    shoot(page, "fairness", wide=True)
+    fits(page)
+    page.get_by_role("link", name="Changes").click()
+    entry = page.locator(f'[data-audit="staff/{offer.staff_id}"]').first
+    expect(entry).to_contain_text("capacity")
+    expect(entry).to_contain_text("7")
+    shoot(page, "audit")
+    fits(page)
+    page.context.close()
+    # The consultant who holds the offer: the manager's pages are refused, with a page.
+    other = browser.new_context(viewport=PHONE).new_page()
+    sign_in_by_code(stack, other, offer.phone)
+    for path in ("/console/reports/fairness", "/console/audit"):
+        answer = other.goto(f"{stack.url}{path}")
+        assert answer is not None and answer.status == 403, path
+        expect(other.get_by_role("alert")).to_contain_text("store managers")
+    other.context.close()

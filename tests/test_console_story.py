@@ -68,8 +68,8 @@ async def test_the_story_page_shows_the_draw_notices_and_events(
     assert len(re.findall(r"<rect [^>]*data-staff=", page.text)) == 3
     assert page.text.count("★") == 1  # the chosen one
     assert f"/workflows/order-{body['order_id']}" in page.text
-    assert 'data-section="notices"' in page.text and ">sms<" in page.text
-    assert "routed" in page.text or "assigned" in page.text
+    assert 'data-section="notices"' in page.text and "<strong>sms</strong>" in page.text
+    assert "<strong>routed</strong>" in page.text and "<strong>assigned</strong>" in page.text
 
     await api.post("/console/sign-out", data={})
     assert (await sign_in(api, dispatch.sinks, other.manager)).status_code == 303
