@@ -8,7 +8,7 @@ same listing the API checks for an admin token); the rule is saved by the API's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -22,7 +22,7 @@ from console.auth import Form, PageRefused, SignedIn
 from console.session import Person
 from console.web import redirect, refused, render
 from dispatch.weights import weight
-from models import OrderType, Role, Staff, StaffRole, Store, SubSiteAdmin
+from models import OrderType, Role, Staff, StaffRole, Store
 from services.points import balance_of
 from services.rules import rule_in_force
 from services.scope import Principal
@@ -32,18 +32,21 @@ FIELDS = list(api_rules.RuleIn.model_fields)
 SCALAR_FIELDS = [f for f in FIELDS if f != "channels"]
 
 
-async def site_admin(person: SignedIn, db: DB) -> Person:
-    """The person as their sub-site's admin, if they are listed as one."""
-    subsite_id = person.store.subsite_id
-    if await db.get(SubSiteAdmin, (subsite_id, person.staff.id)) is None:
+async def site_admin(person: SignedIn) -> Person:
+    """The person, if they are listed as an admin of their store's sub-site."""
+    if not person.is_site_admin:
         raise PageRefused(403, "this page is for the sub-site's admins")
-    principal = Principal(
+    return person
+
+
+def as_admin(person: Person) -> Principal:
+    """The principal the person acts with here: their sub-site's admin."""
+    return Principal(
         name=person.principal.name,
         role=Role.SUBSITE_ADMIN,
         staff_id=person.staff.id,
-        subsite_id=subsite_id,
+        subsite_id=person.store.subsite_id,
     )
-    return replace(person, principal=principal)
 
 
 SiteAdmin = Annotated[Person, Depends(site_admin)]
@@ -98,6 +101,11 @@ def _parsed(form: dict[str, str]) -> dict[str, Any]:
     return body
 
 
+def _text(value: object) -> str:
+    """A field's value as the form shows it (to tell which fields a change touches)."""
+    return "" if value is None else "on" if value is True else str(value)
+
+
 def _errors(exc: ValidationError) -> dict[str, str]:
     """Each message at its field ("" for a message about the rule as a whole)."""
     out: dict[str, str] = {}
@@ -130,6 +138,7 @@ async def _page(
         order_type=order_type,
         order_types=list(OrderType),
         source="sub-site" if hasattr(current, "subsite_id") else "head office",
+        changed={n for n in SCALAR_FIELDS if _text(getattr(current, n)) != _text(shown.get(n))},
         current={name: getattr(current, name) for name in SCALAR_FIELDS},
         values=shown,
         errors=errors or {},
@@ -170,7 +179,7 @@ async def rule_change(
     rule = api_rules.RuleIn.model_validate(body | {"channels": current.channels})
     try:
         await api_rules.put_subsite_rule(
-            subsite_id=subsite_id, order_type=order_type, body=rule, db=db, caller=person.principal
+            subsite_id=subsite_id, order_type=order_type, body=rule, db=db, caller=as_admin(person)
         )
     except HTTPException as exc:
         return refused(

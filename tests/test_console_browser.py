@@ -622,3 +622,48 @@ def test_manager_reads_a_story_the_fairness_and_the_changes(
         assert answer is not None and answer.status == 403, path
         expect(other.get_by_role("alert")).to_contain_text("store managers")
     other.context.close()
+
+
+def test_a_sub_site_admin_changes_a_rule_after_its_preview(
+    stack: RunningStack, browser: Browser
+) -> None:
+    """The field's message in place; the preview of weights under a new cap; the save; and
+    the change in who changed what (read through the API as head office)."""
+    phone = manager_phone(stack, "bj-haidian")
+    [me] = stack.sql(
+        "SELECT s.id, t.subsite_id FROM staff s JOIN store t ON t.id = s.store_id"
+        " WHERE s.phone = %s",
+        phone,
+    )
+    stack.sql(
+        "INSERT INTO subsite_admin (subsite_id, staff_id) VALUES (%s, %s)",
+        me["subsite_id"],
+        me["id"],
+    )
+    try:
+        page = browser.new_context(viewport=PHONE).new_page()
+        sign_in_by_code(stack, page, phone)
+        page.get_by_role("link", name="Rules").click()
+        expect(page.get_by_role("heading", name=re.compile("Allocation rule"))).to_be_visible()
+        page.get_by_label("Rounds before escalation").fill("0")
+        page.get_by_role("button", name="Preview the change").click()
+        expect(page.locator('[data-error="max_rounds"]')).to_contain_text(
+            "greater than or equal to 1"
+        )
+        shoot(page, "rule-field-error")
+        page.get_by_label("Rounds before escalation").fill("3")
+        page.get_by_label("Largest weight in the draw").fill("15")
+        page.get_by_role("button", name="Preview the change").click()
+        expect(page.locator("[data-preview]")).to_be_visible()
+        expect(page.locator("[data-preview] tbody tr").first).to_contain_text("→")
+        shoot(page, "rule-preview", wide=True)
+        fits(page)
+        page.get_by_role("button", name="Save the rule").click()
+        expect(page.get_by_role("status")).to_contain_text("Saved.")
+        audit = stack.api("GET", f"/audit?kind=rule&subsite_id={me['subsite_id']}")
+        [entry] = audit["items"]
+        assert (entry["old"].get("weight_cap"), entry["new"]["weight_cap"]) == (None, 15)
+        page.context.close()
+    finally:
+        stack.sql("DELETE FROM subsite_rule WHERE subsite_id = %s", me["subsite_id"])
+        stack.sql("DELETE FROM subsite_admin WHERE staff_id = %s", me["id"])
