@@ -19,6 +19,7 @@ from console.auth import Manager
 from console.queries import store_staff
 from console.web import refused, render
 from models.base import utcnow
+from reports.summary import SECTIONS
 from services.audit import KINDS
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -49,6 +50,54 @@ async def fairness_page(request: Request, db: DB, person: Manager, days: int = 3
         days=days,
         periods=PERIODS,
         bar=BAR,
+    )
+
+
+@router.get("/reports")
+async def summary_page(request: Request, db: DB, person: Manager, days: int = 30) -> Response:
+    """The store's report over a period, each section with its CSV."""
+    if days not in PERIODS:
+        return refused(request, 422, f"days: one of {PERIODS}", person=person, back="/console")
+    until = utcnow()
+    report = await api_reports.get_summary(
+        db=db,
+        caller=person.principal,
+        store_id=person.store.id,
+        subsite_id=None,
+        since=until - timedelta(days=days),
+        until=until,
+    )
+    statuses = report.sections["status"]
+    most = max((r["orders"] for r in statuses), default=0)
+    return render(
+        request,
+        "reports.html",
+        person=person,
+        report=report,
+        days=days,
+        periods=PERIODS,
+        most=most,
+        bar=BAR,
+    )
+
+
+@router.get("/reports/{section}.csv")
+async def summary_csv(
+    section: str, request: Request, db: DB, person: Manager, days: int = 30
+) -> Response:
+    if section not in SECTIONS or days not in PERIODS:
+        return refused(
+            request, 404, f"no report {section!r}", person=person, back="/console/reports"
+        )
+    until = utcnow()
+    return await api_reports.get_summary_csv(
+        section=cast(api_reports.Section, section),
+        db=db,
+        caller=person.principal,
+        store_id=person.store.id,
+        subsite_id=None,
+        since=until - timedelta(days=days),
+        until=until,
     )
 
 

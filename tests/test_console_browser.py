@@ -602,7 +602,12 @@ def test_manager_reads_a_story_the_fairness_and_the_changes(
     assert href.endswith("/namespaces/default/workflows/order-WEB-9001"), href
     shoot(page, "story", wide=True)
     fits(page)
-    page.get_by_role("link", name="Fairness").click()
+    page.get_by_role("link", name="Reports").click()
+    expect(page.locator('[data-section="status"] svg rect').first).to_be_visible()
+    expect(page.locator('[data-csv="consultants"]')).to_be_visible()
+    shoot(page, "reports", wide=True)
+    fits(page)
+    page.get_by_role("link", name="Fairness of the draws").click()
     expect(page.locator("[data-verdict]")).to_be_visible()
     expect(page.locator(f'[data-share="{offer.staff_id}"]')).to_be_attached()
     shoot(page, "fairness", wide=True)
@@ -617,7 +622,7 @@ def test_manager_reads_a_story_the_fairness_and_the_changes(
     # The consultant who holds the offer: the manager's pages are refused, with a page.
     other = browser.new_context(viewport=PHONE).new_page()
     sign_in_by_code(stack, other, offer.phone)
-    for path in ("/console/reports/fairness", "/console/audit"):
+    for path in ("/console/reports", "/console/reports/fairness", "/console/audit"):
         answer = other.goto(f"{stack.url}{path}")
         assert answer is not None and answer.status == 403, path
         expect(other.get_by_role("alert")).to_contain_text("store managers")
