@@ -17,8 +17,11 @@ from pydantic import ValidationError
 from sqlmodel import col, select
 
 from api import rules as api_rules
+from api import stores as api_stores
+from api import subsites as api_subsites
 from api.deps import DB
 from console.auth import Form, PageRefused, SignedIn
+from console.routes_pages import _call
 from console.session import Person
 from console.web import redirect, refused, render
 from dispatch.weights import weight
@@ -186,3 +189,87 @@ async def rule_change(
             request, exc.status_code, str(exc.detail), person=person, back=request.url.path
         )
     return redirect(request, f"/console/site/rules/{order_type.value}?done=saved")
+
+
+@router.get("")
+async def site_page(request: Request, db: DB, person: SiteAdmin) -> Response:
+    """The sub-site: its stores (open one, choose the default) and its admins."""
+    site = await api_subsites.get_subsite(
+        subsite_id=person.store.subsite_id, db=db, caller=as_admin(person)
+    )
+    people = (
+        await db.exec(
+            select(Staff)
+            .join(Store, col(Store.id) == Staff.store_id)
+            .where(col(Store.subsite_id) == site.id, col(Staff.active))
+            .order_by(col(Staff.name))
+        )
+    ).all()
+    admins = {a.id for a in site.admins}
+    return render(
+        request,
+        "site.html",
+        person=person,
+        site=site,
+        candidates=[p for p in people if p.id not in admins],
+        done=request.query_params.get("done", ""),
+    )
+
+
+@router.post("/stores")
+async def open_store(request: Request, db: DB, person: SiteAdmin, form: Form) -> Response:
+    """A new store of the sub-site (the API checks the code, the region and who may)."""
+    fields = {k: form.get(k, "").strip() for k in ("code", "name", "region_code", "city")}
+
+    async def act() -> Any:
+        body = api_stores.StoreIn(subsite_id=person.store.subsite_id, **fields)
+        return await api_stores.create_store(
+            body=body, db=db, caller=as_admin(person), response=Response()
+        )
+
+    failed = await _call(request, person, "/console/site", act)
+    return failed or redirect(request, "/console/site?done=opened")
+
+
+@router.post("/stores/{store_id}/default")
+async def make_default(
+    store_id: int, request: Request, db: DB, person: SiteAdmin, form: Form
+) -> Response:
+    async def act() -> Any:
+        return await api_stores.update_store(
+            store_id=store_id,
+            body=api_stores.StorePatch(is_default=True),
+            request=request,
+            db=db,
+            caller=as_admin(person),
+        )
+
+    failed = await _call(request, person, "/console/site", act)
+    return failed or redirect(request, "/console/site?done=default")
+
+
+@router.post("/admins")
+async def add_admin(request: Request, db: DB, person: SiteAdmin, form: Form) -> Response:
+    chosen = form.get("staff_id", "")
+    staff_id = int(chosen) if chosen.isdigit() else 0  # none chosen: the API's 404 says so
+
+    async def act() -> Any:
+        return await api_subsites.add_admin(
+            subsite_id=person.store.subsite_id, staff_id=staff_id, db=db, caller=as_admin(person)
+        )
+
+    failed = await _call(request, person, "/console/site", act)
+    return failed or redirect(request, "/console/site?done=admin_added")
+
+
+@router.post("/admins/{staff_id}/remove")
+async def remove_admin(
+    staff_id: int, request: Request, db: DB, person: SiteAdmin, form: Form
+) -> Response:
+    async def act() -> Any:
+        return await api_subsites.remove_admin(
+            subsite_id=person.store.subsite_id, staff_id=staff_id, db=db, caller=as_admin(person)
+        )
+
+    failed = await _call(request, person, "/console/site", act)
+    return failed or redirect(request, "/console/site?done=admin_removed")

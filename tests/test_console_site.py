@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 
 import httpx
-from sqlmodel import select
+from sqlmodel import col, select
 
-from models import AuditEntry, SubSiteAdmin, SubSiteRule
+from models import AuditEntry, Store, SubSiteAdmin, SubSiteRule
 from models.db import session
 from tests.conftest import Sinks
 from tests.factories import make_store_world
@@ -85,3 +85,54 @@ async def test_a_manager_who_is_not_the_admin_is_refused(
     consultant = world.consultants[0]
     assert (await sign_in(pages, sinks, consultant)).status_code == 303
     assert (await pages.get("/console/site/rules/new")).status_code == 403
+
+
+async def test_an_admin_runs_the_sub_sites_stores_and_admins(
+    pages: httpx.AsyncClient, sinks: Sinks
+) -> None:
+    world = await make_store_world(consultants=1)
+    other = await make_store_world(consultants=0)
+    async with session() as db:
+        db.add(SubSiteAdmin(subsite_id=world.subsite.id, staff_id=world.manager.id))
+        await db.commit()
+    assert (await sign_in(pages, sinks, world.manager)).status_code == 303
+    page = await pages.get("/console/site")
+    assert page.status_code == 200 and f'data-store="{world.store.code}"' in page.text
+    csrf = csrf_of(page)
+    code = f"{world.subsite.code}-west"
+    store = {"csrf": csrf, "code": code, "name": "West", "region_code": "cn-bj", "city": "Beijing"}
+    assert (await pages.post("/console/site/stores", data=store)).status_code == 303
+    again = await pages.post("/console/site/stores", data=store)
+    assert again.status_code == 409 and "has code" in again.text  # the API's refusal, a page
+    async with session() as db:
+        west = (await db.exec(select(Store).where(Store.code == code))).one()
+    made = await pages.post(f"/console/site/stores/{west.id}/default", data={"csrf": csrf})
+    assert made.status_code == 303
+    elsewhere = await pages.post(
+        f"/console/site/stores/{other.store.id}/default", data={"csrf": csrf}
+    )
+    assert elsewhere.status_code == 403
+    person = world.consultants[0].id
+    assert (
+        await pages.post("/console/site/admins", data={"csrf": csrf, "staff_id": str(person)})
+    ).status_code == 303
+    shown = await pages.get("/console/site")
+    assert f'data-admin="{person}"' in shown.text
+    assert (
+        await pages.post(f"/console/site/admins/{person}/remove", data={"csrf": csrf})
+    ).status_code == 303
+    nobody = await pages.post("/console/site/admins", data={"csrf": csrf, "staff_id": ""})
+    assert nobody.status_code == 404
+    async with session() as db:
+        now_default = await db.get(Store, west.id)
+        assert now_default is not None and now_default.is_default
+        kinds = [
+            (e.kind, e.action)
+            for e in (await db.exec(select(AuditEntry).order_by(col(AuditEntry.id)))).all()
+        ]
+    assert kinds == [
+        ("store", "created"),
+        ("store", "changed"),
+        ("admin", "created"),
+        ("admin", "deleted"),
+    ]
