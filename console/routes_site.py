@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from sqlmodel import col, select
 
 from api import rules as api_rules
+from api import staff as api_staff
 from api import stores as api_stores
 from api import subsites as api_subsites
 from api.deps import DB
@@ -212,6 +213,9 @@ async def site_page(request: Request, db: DB, person: SiteAdmin) -> Response:
         person=person,
         site=site,
         candidates=[p for p in people if p.id not in admins],
+        people=people,
+        languages=["zh", "en"],
+        roles=[r.value for r in StaffRole],
         done=request.query_params.get("done", ""),
     )
 
@@ -273,3 +277,46 @@ async def remove_admin(
 
     failed = await _call(request, person, "/console/site", act)
     return failed or redirect(request, "/console/site?done=admin_removed")
+
+
+STAFF_FIELDS = ("name", "phone", "email", "language", "role", "store_id")
+
+
+@router.post("/staff")
+async def add_staff(request: Request, db: DB, person: SiteAdmin, form: Form) -> Response:
+    """A new person in one of the sub-site's stores (the API checks the store and who may)."""
+    fields = {k: form.get(k, "").strip() or None for k in STAFF_FIELDS}
+
+    async def act() -> Any:
+        body = api_staff.StaffIn.model_validate({k: v for k, v in fields.items() if v})
+        return await api_staff.create_staff(body=body, db=db, caller=as_admin(person))
+
+    failed = await _call(request, person, "/console/site", act)
+    return failed or redirect(request, "/console/site?done=staff_added")
+
+
+@router.post("/staff/{staff_id}")
+async def change_staff(
+    staff_id: int, request: Request, db: DB, person: SiteAdmin, form: Form
+) -> Response:
+    """Change what the form changes: name, contacts, language, role, store (a move), and
+    `active` off (a deactivation) — a move or a deactivation hands their open orders on."""
+    current = await db.get(Staff, staff_id)
+    sent: dict[str, Any] = {}
+    for name in STAFF_FIELDS:
+        value = form.get(name, "").strip() or None
+        before = getattr(current, name, None) if current else None
+        if str(value or "") != str(before or ""):
+            sent[name] = value
+    if form.get("deactivate") == "on":
+        sent["active"] = False
+    sent["reason"] = form.get("reason", "").strip()
+
+    async def act() -> Any:
+        body = api_staff.StaffPatch.model_validate(sent)
+        return await api_staff.update_staff(
+            staff_id=staff_id, body=body, request=request, db=db, caller=as_admin(person)
+        )
+
+    failed = await _call(request, person, "/console/site", act)
+    return failed or redirect(request, "/console/site?done=staff_changed")

@@ -668,6 +668,10 @@ def test_a_sub_site_admin_changes_a_rule_after_its_preview(
         audit = stack.api("GET", f"/audit?kind=rule&subsite_id={me['subsite_id']}")
         [entry] = audit["items"]
         assert (entry["old"].get("weight_cap"), entry["new"]["weight_cap"]) == (None, 15)
+        page.get_by_role("link", name="Sub-site").click()
+        expect(page.locator('[data-store="bj-haidian"]')).to_be_visible()
+        shoot(page, "site")
+        fits(page)
         page.context.close()
     finally:
         stack.sql("DELETE FROM subsite_rule WHERE subsite_id = %s", me["subsite_id"])

@@ -9,7 +9,7 @@ import re
 import httpx
 from sqlmodel import col, select
 
-from models import AuditEntry, Store, SubSiteAdmin, SubSiteRule
+from models import AuditEntry, Staff, Store, SubSiteAdmin, SubSiteRule
 from models.db import session
 from tests.conftest import Sinks
 from tests.factories import make_store_world
@@ -136,3 +136,45 @@ async def test_an_admin_runs_the_sub_sites_stores_and_admins(
         ("admin", "created"),
         ("admin", "deleted"),
     ]
+
+
+async def test_an_admin_adds_and_changes_staff(pages: httpx.AsyncClient, sinks: Sinks) -> None:
+    world = await make_store_world(consultants=1)
+    async with session() as db:
+        db.add(SubSiteAdmin(subsite_id=world.subsite.id, staff_id=world.manager.id))
+        await db.commit()
+    assert (await sign_in(pages, sinks, world.manager)).status_code == 303
+    page = await pages.get("/console/site")
+    csrf = csrf_of(page)
+    new = {"csrf": csrf, "name": "Wu", "language": "en", "role": "consultant"}
+    new |= {"store_id": str(world.store.id)}
+    unreachable = await pages.post("/console/site/staff", data=new)
+    assert unreachable.status_code == 422 and 'data-refused="refused"' in unreachable.text
+    added = await pages.post("/console/site/staff", data=new | {"phone": "+8613900000009"})
+    assert added.status_code == 303, added.text
+    async with session() as db:
+        wu = (await db.exec(select(Staff).where(Staff.name == "Wu"))).one()
+    assert (wu.language, wu.phone, wu.store_id) == ("en", "+8613900000009", world.store.id)
+    person = world.consultants[0]
+    form = {
+        "csrf": csrf,
+        "name": person.name,
+        "phone": person.phone or "",
+        "email": "li@o2o.test",
+        "language": "en",
+        "role": "manager",
+        "store_id": str(world.store.id),
+    }
+    changed = await pages.post(f"/console/site/staff/{person.id}", data=form)
+    assert changed.status_code == 303, changed.text
+    async with session() as db:
+        row = await db.get(Staff, person.id)
+        assert row is not None and (row.email, row.language, row.role) == (
+            "li@o2o.test",
+            "en",
+            "manager",
+        )
+        entry = (
+            await db.exec(select(AuditEntry).where(AuditEntry.object_id == str(person.id)))
+        ).one()
+    assert set(entry.new) == {"email", "language", "role"}  # only what the form changed
