@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     TEMPORAL_TASK_QUEUE: str = "o2o-dispatch"
     TEMPORAL_UI_PORT: int = Field(default=8233, ge=1, le=65535)
 
+    # Console part 2 (issue 14): an order's story page links to its workflow in this UI.
+    TEMPORAL_UI_URL: str = "http://127.0.0.1:8233"
+
     # PostgreSQL; empty means "the embedded pgserver in STATE_DIR".
     DATABASE_URL: str = ""
 

@@ -13,7 +13,19 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError
 from temporalio.service import RPCError
 
-from api import customers, directory, geo, orders, rules, staff, stores, subsites, tokens
+from api import (
+    audit,
+    customers,
+    directory,
+    geo,
+    orders,
+    reports,
+    rules,
+    staff,
+    stores,
+    subsites,
+    tokens,
+)
 from api import stuck as stuck_orders
 from api.deps import DB, Temporal
 from api.edge import install as install_edge_rules
@@ -92,7 +104,7 @@ def create_app() -> FastAPI:
         v1.include_router(router)
     for router in (customers.router, subsites.router, stores.router, geo.router):
         v1.include_router(router)
-    for router in (staff.router, tokens.router):
+    for router in (staff.router, tokens.router, audit.router, reports.router):
         v1.include_router(router)
     app.include_router(v1)
     install_edge_rules(app)

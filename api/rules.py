@@ -32,6 +32,7 @@ from models import (
     WishFallback,
 )
 from models.base import utcnow
+from services import audit
 from services.rules import get_or_create_rule, rule_in_force
 
 router = APIRouter(prefix="/rules", tags=["rules"])
@@ -119,8 +120,12 @@ async def put_rule(order_type: OrderType, body: RuleIn, db: DB, caller: Caller) 
     """Head office's rule: in force in every sub-site that has none of its own."""
     require(caller, Role.HEAD_OFFICE)
     rule = await get_or_create_rule(db, order_type.value)
+    old = audit.snapshot(rule)
     _fill(rule, body)
     db.add(rule)
+    await audit.record(
+        db, actor=caller.name, kind="rule", object_id=f"head_office/{order_type}", old=old, new=rule
+    )
     await db.commit()
     await db.refresh(rule)
     return _public(rule)
@@ -156,11 +161,21 @@ async def put_subsite_rule(
 ) -> RuleInForce:
     """The sub-site's own rule (whole); its running orders use it from their next round."""
     await _site(db, caller, subsite_id, change=True)
-    rule = await db.get(SubSiteRule, (subsite_id, order_type.value)) or SubSiteRule(
-        subsite_id=subsite_id, order_type=order_type.value
-    )
+    found = await db.get(SubSiteRule, (subsite_id, order_type.value))
+    old = audit.snapshot(found)
+    rule = found or SubSiteRule(subsite_id=subsite_id, order_type=order_type.value)
     _fill(rule, body)
     db.add(rule)
+    where = f"{subsite_id}/{order_type}"
+    await audit.record(
+        db,
+        actor=caller.name,
+        kind="rule",
+        object_id=where,
+        old=old,
+        new=rule,
+        subsite_id=subsite_id,
+    )
     await db.commit()
     await db.refresh(rule)
     return _in_force(rule, subsite_id)
@@ -176,5 +191,16 @@ async def delete_subsite_rule(
     if rule is None:
         raise HTTPException(404, f"sub-site {subsite_id} has no rule of its own for {order_type}")
     await db.delete(rule)
+    where = f"{subsite_id}/{order_type}"
+    old = audit.snapshot(rule)
+    await audit.record(
+        db,
+        actor=caller.name,
+        kind="rule",
+        object_id=where,
+        old=old,
+        new=None,
+        subsite_id=subsite_id,
+    )
     await db.commit()
     return Response(status_code=204)

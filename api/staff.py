@@ -73,7 +73,7 @@ from models import (
     Store,
 )
 from models.base import utcnow
-from services import points, scope
+from services import audit, points, scope
 from services import staff as staff_service
 from services.roster import covers, on_leave
 from services.roster_changes import (
@@ -333,6 +333,15 @@ async def create_staff(body: StaffIn, db: DB, caller: Caller) -> StaffPublic:
     _managers_by_admins(caller, body.role)
     staff = Staff(**body.model_dump())
     db.add(staff)
+    await audit.record(
+        db,
+        actor=caller.name,
+        kind="staff",
+        object_id=None,
+        old={},
+        new=staff,
+        store_id=staff.store_id,
+    )
     await db.commit()
     await db.refresh(staff)
     return _staff_json(staff, points=0)
@@ -506,18 +515,33 @@ async def get_patterns(staff_id: int, db: DB, caller: Caller) -> PatternsPublic:
     return await _patterns(db, await read_staff(db, caller, staff_id))
 
 
+def _by_day(shift: dict[str, Any]) -> tuple[int, str]:
+    return shift["weekday"], shift["start"]
+
+
 @router.put("/staff/{staff_id}/patterns", response_model=PatternsPublic)
 async def put_patterns(
     staff_id: int, body: PatternsIn, request: Request, db: DB, caller: Caller
 ) -> PatternsPublic:
     """Replace the weekly shifts; slots not yet begun are rolled again from them at once."""
     staff = await manage_staff(db, caller, staff_id)
+    before = (await _patterns(db, staff)).model_dump(mode="json")["shifts"]
+    old = {"shifts": sorted(before, key=_by_day)}
     await db.exec(delete(DutyPattern).where(col(DutyPattern.staff_id) == staff_id))
     for shift in body.shifts:
         db.add(
             DutyPattern(staff_id=staff_id, weekday=shift.weekday, start=shift.start, end=shift.end)
         )
     await db.flush()
+    await audit.record(
+        db,
+        actor=caller.name,
+        kind="roster",
+        object_id=staff_id,
+        old=old,
+        new={"shifts": sorted(body.model_dump(mode="json")["shifts"], key=_by_day)},
+        store_id=staff.store_id,
+    )
     rolled = await reroll_staff(db, staff_id, at=utcnow())
     await db.commit()
     result = await _patterns(db, staff)

@@ -31,6 +31,7 @@ from api.staff import wake_stores
 from api.subsites import short_code, subdivision_code
 from models import Role, Staff, Store, SubSite
 from models.base import utcnow
+from services import audit
 from services.roster_changes import reroll_staff
 from services.subsites import check_store_region
 
@@ -172,6 +173,15 @@ async def create_store(body: StoreIn, db: DB, caller: Caller, response: Response
         await _clear_default(db, body.subsite_id)
     store = Store(**body.model_dump(exclude_none=True) | ({"is_default": True} if first else {}))
     db.add(store)
+    await audit.record(
+        db,
+        actor=caller.name,
+        kind="store",
+        object_id=None,
+        old={},
+        new=store,
+        subsite_id=store.subsite_id,
+    )
     await _commit(db)
     await db.refresh(store)
     response.headers["Location"] = f"/api/v1/stores/{store.id}"
@@ -186,6 +196,7 @@ async def update_store(
     """Change the fields sent (see the module doc for who may and what follows)."""
     store = await check_store(db, caller, store_id)
     _may_run(caller, store.subsite_id)
+    old = audit.snapshot(store)
     changes = body.model_dump(exclude_unset=True)
     for name in ("name", "region_code", "city", "timezone", "is_default", "active", "subsite_id"):
         if name in changes and changes[name] is None:
@@ -227,6 +238,16 @@ async def update_store(
     for name, value in changes.items():
         setattr(store, name, value)
     db.add(store)
+    await audit.record(
+        db,
+        actor=caller.name,
+        kind="store",
+        object_id=store_id,
+        old=old,
+        new=store,
+        store_id=store_id,
+        subsite_id=store.subsite_id,
+    )
     await db.flush()
     if rezoned:
         people = (

@@ -28,6 +28,7 @@ from api.deps import DB, Caller, Principal
 from api.public import AdminPublic, Page, StorePublic, SubSiteDetail, SubSitePublic, page_of
 from dispatch.routing import split_host
 from models import Role, Staff, Store, SubSite, SubSiteAdmin
+from services import audit
 from services.subsites import check_coverage, real_subdivision
 from settings import settings
 
@@ -262,6 +263,7 @@ async def create_subsite(
         active=body.active,
     )
     db.add(site)
+    await audit.record(db, actor=caller.name, kind="subsite", object_id=None, old={}, new=site)
     await _commit(db)
     response.headers["Location"] = f"/api/v1/subsites/{site.id}"
     return await _view(db, site)
@@ -301,9 +303,19 @@ async def update_subsite(
     if "regions" in changes:
         changes["regions"] = [r.model_dump() for r in body.regions or []]
         await check_coverage(db=db, regions=changes["regions"], subsite_id=subsite_id)
+    old = audit.snapshot(site)
     for name, value in changes.items():
         setattr(site, name, value)
     db.add(site)
+    await audit.record(
+        db,
+        actor=caller.name,
+        kind="subsite",
+        object_id=subsite_id,
+        old=old,
+        new=site,
+        subsite_id=subsite_id,
+    )
     await _commit(db)
     return await _view(db, site)
 
@@ -332,7 +344,17 @@ async def add_admin(
     if not staff.active:
         raise HTTPException(422, f"staff {staff_id} is inactive")
     if await db.get(SubSiteAdmin, (subsite_id, staff_id)) is None:
-        db.add(SubSiteAdmin(subsite_id=subsite_id, staff_id=staff_id))
+        made = SubSiteAdmin(subsite_id=subsite_id, staff_id=staff_id)
+        db.add(made)
+        await audit.record(
+            db,
+            actor=caller.name,
+            kind="admin",
+            object_id=f"{subsite_id}/{staff_id}",
+            old={},
+            new=made,
+            subsite_id=subsite_id,
+        )
         try:
             await db.commit()
         except IntegrityError:  # made an admin by a concurrent request: the same outcome
@@ -350,5 +372,14 @@ async def remove_admin(
     if admin is None:
         raise HTTPException(404, f"staff {staff_id} is not an admin of sub-site {subsite_id}")
     await db.delete(admin)
+    await audit.record(
+        db,
+        actor=caller.name,
+        kind="admin",
+        object_id=f"{subsite_id}/{staff_id}",
+        old=audit.snapshot(admin),
+        new=None,
+        subsite_id=subsite_id,
+    )
     await db.commit()
     return Response(status_code=204)

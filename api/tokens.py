@@ -31,7 +31,7 @@ from api.deps import DB, Caller, Principal, hash_token
 from api.public import IssuedToken, Page, TokenPublic, page_of
 from models import ApiToken, Role, Staff, StaffRole, Store, SubSiteAdmin
 from models.base import utcnow
-from services import scope
+from services import audit, scope
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
@@ -115,6 +115,17 @@ async def issue_token(
         subsite_id=store.subsite_id if store and scoped else None,
     )
     db.add(row)
+    actor = issuer.name if issuer else "cli"
+    await audit.record(
+        db,
+        actor=actor,
+        kind="token",
+        object_id=None,
+        old={},
+        new=row,
+        store_id=row.store_id,
+        subsite_id=row.subsite_id,
+    )
     await db.commit()
     await db.refresh(row)
     return row, text
@@ -164,13 +175,27 @@ async def list_tokens(
     return await page_of(db, query, TokenPublic, limit=limit, offset=offset)
 
 
-async def revoke(db: AsyncSession, token_id: int, *, at: datetime | None = None) -> ApiToken:
+async def revoke(
+    db: AsyncSession, token_id: int, *, at: datetime | None = None, by: str = "cli"
+) -> ApiToken:
     row = await db.get(ApiToken, token_id)
     if row is None:
         raise TokenError(404, f"no token {token_id}")
     if row.revoked_at is None:
+        old = audit.snapshot(row)
         row.revoked_at = at or utcnow()
         db.add(row)
+        await audit.record(
+            db,
+            actor=by,
+            kind="token",
+            object_id=token_id,
+            old=old,
+            new=row,
+            action="revoked",
+            store_id=row.store_id,
+            subsite_id=row.subsite_id,
+        )
         await db.commit()
         await db.refresh(row)
     return row
@@ -188,7 +213,7 @@ async def revoke_token(token_id: int, db: DB, caller: Caller) -> TokenPublic:
     ):
         raise HTTPException(403, f"token {token_id} is outside your sub-site")
     try:
-        row = await revoke(db, token_id)
+        row = await revoke(db, token_id, by=caller.name)
     except TokenError as exc:
         raise HTTPException(exc.status, exc.message) from exc
     return token_json(row)

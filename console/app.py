@@ -6,7 +6,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from console import routes_link, routes_manager, routes_pages, routes_signin
+from console import (
+    routes_link,
+    routes_manager,
+    routes_pages,
+    routes_reports,
+    routes_signin,
+    routes_site,
+)
 from console.auth import CsrfRefused, PageRefused, SignInFirst, sign_in_url
 from console.web import HERE, redirect, refused
 
@@ -32,7 +39,8 @@ async def _csrf_refused(request: Request, exc: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     """Add the console to the API app (before the site entry's catch-all GET)."""
-    for module in (routes_signin, routes_pages, routes_manager, routes_link):
+    modules = (routes_signin, routes_pages, routes_manager, routes_reports, routes_site)
+    for module in (*modules, routes_link):
         app.include_router(module.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.add_exception_handler(SignInFirst, _sign_in_first)

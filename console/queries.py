@@ -11,28 +11,30 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from dispatch.phases import Phase
 from models import (
     OPEN_OUTCOMES,
     Assignment,
     AssignmentOutcome,
     Customer,
     Order,
-    OrderStatus,
     Staff,
 )
 from models.base import utcnow
 from services import customers
 from services.customers import Record
 
-# The board's columns and the projection's status values in each: the one place to switch
-# to the dispatch loop's phases (offered, accepted, waiting_for_*, …) once they are merged.
-BOARD_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("offered", (OrderStatus.ASSIGNED,)),
-    ("accepted", (OrderStatus.ACCEPTED,)),
-    ("waiting", (OrderStatus.RECEIVED, OrderStatus.WAITING)),
-    ("escalated", (OrderStatus.ESCALATED,)),
+# The board's columns and the dispatch loop's phases (dispatch.phases.Phase, the
+# projection's `phase`) in each: the one mapping from the loop's state to the board.
+BOARD_COLUMNS: tuple[tuple[str, tuple[Phase, ...]], ...] = (
+    ("new", (Phase.ROUTING, Phase.SELECTING)),
+    ("offered", (Phase.OFFERED,)),
+    ("accepted", (Phase.ACCEPTED,)),
+    ("waiting_for_shift", (Phase.WAITING_FOR_SHIFT,)),
+    ("waiting_for_manager", (Phase.WAITING_FOR_MANAGER,)),
 )
 TIMED_OUT_COLUMN = "timed_out"  # rounds that timed out lately, whatever the order does now
+CANCELLED_COLUMN = "cancelled"  # orders cancelled lately, with the reason
 RECENT = timedelta(hours=2)
 
 
@@ -69,18 +71,19 @@ def _with_open_round() -> object:
 
 
 async def board(db: AsyncSession, store_id: int) -> dict[str, list[OrderCard]]:
-    """The store's open orders by column, each with its open round and holder."""
-    statuses = [s for _, group in BOARD_COLUMNS for s in group]
+    """The store's open orders by column (their phase), each with its open round and holder;
+    then the rounds that timed out lately, whatever their order does now."""
+    phases = [str(p) for _, group in BOARD_COLUMNS for p in group]
     query = (
         _with_open_round()
-        .where(col(Order.store_id) == store_id, col(Order.status).in_(statuses))  # type: ignore[attr-defined]
+        .where(col(Order.store_id) == store_id, col(Order.phase).in_(phases))  # type: ignore[attr-defined]
         .order_by(col(Order.priority).desc(), col(Order.created_at))
     )
     cards = await _cards(db, query)
     columns: dict[str, list[OrderCard]] = {name: [] for name, _ in BOARD_COLUMNS}
     for card in cards:
         for name, group in BOARD_COLUMNS:
-            if card.order.status in group:
+            if card.order.phase in group:
                 columns[name].append(card)
     timed_out = (
         select(Order, Assignment, Staff)
@@ -95,6 +98,21 @@ async def board(db: AsyncSession, store_id: int) -> dict[str, list[OrderCard]]:
         .limit(20)
     )
     columns[TIMED_OUT_COLUMN] = await _cards(db, timed_out)
+    cancelled = (
+        await db.exec(
+            select(Order)
+            .where(
+                col(Order.store_id) == store_id,
+                col(Order.phase) == Phase.CANCELLED,
+                col(Order.cancelled_at) > utcnow() - RECENT,
+            )
+            .order_by(col(Order.cancelled_at).desc())
+            .limit(20)
+        )
+    ).all()
+    columns[CANCELLED_COLUMN] = [
+        OrderCard(order=o, assignment=None, holder=None) for o in cancelled
+    ]
     return columns
 
 

@@ -16,23 +16,26 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
+from sqlmodel import col, select
 
 from api import customers as api_customers
 from api import orders as api_orders
 from api import staff as api_staff
 from api.access import load_order
 from api.deps import DB, Temporal
-from api.schemas import ReassignIn, RedispatchIn, StaffActionIn
+from api.schemas import CancelIn, ReassignIn, RedispatchIn, StaffActionIn
 from console import session
 from console.auth import Form, SignedIn
 from console.i18n import LANGUAGES
 from console.live import feed
 from console.queries import customer_and_records, my_orders, open_round, store_staff
 from console.session import Person
+from console.story import WIDTH as STORY_WIDTH
+from console.story import draw_of, temporal_link
 from console.web import redirect, refused, render
 from models import Staff
 from models.db import session as db_session
-from workflows.contracts import ManagerAction
+from workflows.contracts import CANCEL_REASONS
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 KEEPALIVE_SECONDS = 15.0
@@ -151,7 +154,33 @@ async def order_page(order_id: str, request: Request, db: DB, person: SignedIn) 
         records=records,
         people=people,
         on_duty=on_duty,
+        cancel_reasons=CANCEL_REASONS,
         done=request.query_params.get("done", ""),
+    )
+
+
+@router.get("/orders/{order_id}/story")
+async def story_page(order_id: str, request: Request, db: DB, person: SignedIn) -> Response:
+    """The order's whole story: routing, every round with its draw, notices, events."""
+    try:  # the API's own answer, with its scope check
+        detail = await api_orders.get_order(order_id=order_id, db=db, caller=person.principal)
+    except HTTPException as exc:
+        return refused(request, exc.status_code, str(exc.detail), person=person, back="/console")
+    rounds = [(a, draw_of(a.reason, a.staff_id)) for a in detail.assignments]
+    ids = {a.staff_id for a in detail.assignments} | {
+        s.staff_id for _, d in rounds for s in d.segments
+    }
+    ids |= {i for _, d in rounds for i in d.excluded}
+    found = (await db.exec(select(Staff).where(col(Staff.id).in_(ids)))).all() if ids else []
+    return render(
+        request,
+        "story.html",
+        person=person,
+        order=detail,
+        rounds=rounds,
+        names={s.id: s.name for s in found},
+        temporal_url=temporal_link(order_id),
+        width=STORY_WIDTH,
     )
 
 
@@ -193,13 +222,11 @@ async def order_action(
                 order_id=order_id,
                 body=RedispatchIn(reason=reason),
             )
-        if action == "cancel":
-            # The dispatch loop's `cancel` update (issue 11), sent by name: until that branch
-            # is merged the workflow refuses it, and the refusal is shown as it is.
-            if not reason:
-                raise HTTPException(422, "give a reason to cancel")
-            cancel = ManagerAction(actor=caller.name, reason=reason)
-            return await api_orders._manager_action(db, client, caller, order_id, "cancel", cancel)
+        if action == "cancel":  # the API's own cancel: the same reasons, checks and update
+            body_c = CancelIn(reason=reason, note=form.get("note", "").strip())
+            return await api_orders.cancel(
+                order_id=order_id, body=body_c, db=db, client=client, caller=caller
+            )
         raise HTTPException(404, f"no action {action!r}")
 
     try:

@@ -18,7 +18,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.deps import Principal, standing_lapse
-from models import Role, Staff, StaffRole, Store
+from models import Role, Staff, StaffRole, Store, SubSiteAdmin
 from settings import settings
 
 COOKIE = "o2o_console"
@@ -112,6 +112,7 @@ class Person:
     staff: Staff
     store: Store
     principal: Principal
+    is_site_admin: bool = False  # listed as an admin of the store's sub-site (routes_site)
 
     @property
     def is_manager(self) -> bool:
@@ -140,4 +141,5 @@ async def person(db: AsyncSession, request: Request) -> Person | str | None:
         store_id=staff.store_id,
         subsite_id=store.subsite_id,
     )
-    return Person(staff=staff, store=store, principal=principal)
+    admin = await db.get(SubSiteAdmin, (store.subsite_id, staff.id))
+    return Person(staff=staff, store=store, principal=principal, is_site_admin=admin is not None)

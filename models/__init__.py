@@ -1,5 +1,6 @@
 """The data model. Importing this package registers every table on `SQLModel.metadata`."""
 
+from models.audit import AuditEntry
 from models.auth import ApiToken, Role
 from models.console import ConsoleLinkUse, SignInCode
 from models.customers import CommunicationRecord, Customer
@@ -35,6 +36,7 @@ __all__ = [
     "ApiToken",
     "Assignment",
     "AssignmentOutcome",
+    "AuditEntry",
     "Channel",
     "CommunicationRecord",
     "ConsoleLinkUse",

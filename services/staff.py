@@ -28,6 +28,7 @@ from models import (
     SubSiteAdmin,
 )
 from models.base import utcnow
+from services import audit
 from services.errors import Invalid
 from services.points import balance_of
 from services.roster import on_duty
@@ -118,8 +119,18 @@ async def update(
     assert staff_id is not None
     old_store = staff.store_id
     deactivating = changes.get("active") is False and staff.active
+    old = audit.snapshot(staff)
     for name, value in changes.items():
         setattr(staff, name, value)
+    await audit.record(
+        db,
+        actor=actor,
+        kind="staff",
+        object_id=staff_id,
+        old=old,
+        new=staff,
+        store_id=staff.store_id,
+    )
     now = utcnow()
     if new_store is not None:
         await db.exec(

@@ -47,7 +47,7 @@ from models.db import database_url, engine, migrate  # noqa: E402
 migrate()
 
 _TABLES = (
-    "console_link_use, console_sign_in_code, "
+    "console_link_use, console_sign_in_code, audit_entry, "
     "notification, order_event, assignment, communication_record, points_entry, duty_slot, "
     "duty_pattern, leave, api_token, subsite_admin, dispatch_order, customer, staff, store, "
     "subsite_rule, subsite, allocation_rule"

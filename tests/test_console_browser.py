@@ -15,7 +15,6 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from console.links import read_token
 from tests.console_stack import LINK, RunningStack, wait_until
-from workflows.dispatch import OrderDispatch
 
 pytestmark = pytest.mark.browser
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "console"
@@ -560,18 +559,120 @@ def test_both_languages(stack: RunningStack, browser: Browser) -> None:
         stack.sql("UPDATE staff SET language = 'en' WHERE id = %s", offer.staff_id)
 
 
-@pytest.mark.skipif(
-    not hasattr(OrderDispatch, "cancel"),
-    reason="needs the dispatch loop's `cancel` update (issue 11, branch loop): on after the merge",
-)
 def test_manager_cancels_with_a_reason(stack: RunningStack, page: Page) -> None:
+    """The fixed reasons; "other" needs a note (refused with a page naming it); the order
+    then reads cancelled and shows in the board's recently cancelled column."""
     submit(stack, "WEB-8001")
     offered(stack, "WEB-8001")
     sign_in_by_code(stack, page, manager_phone(stack))
     page.goto(f"{stack.url}/console/orders/WEB-8001")
     page.get_by_text("Cancel the order…").click()
-    page.locator("#cancel-reason").fill("customer called to cancel")
+    page.locator("#cancel-reason").select_option("other")
+    page.get_by_role("button", name="Cancel the order").click()
+    expect(page.get_by_text("say why in the note when the reason is 'other'")).to_be_visible()
+    page.goto(f"{stack.url}/console/orders/WEB-8001")
+    page.get_by_text("Cancel the order…").click()
+    page.locator("#cancel-reason").select_option("customer_cancelled")
     page.get_by_role("button", name="Cancel the order").click()
     expect(page.get_by_role("status")).to_have_text("Cancelled.")
     events = stack.sql("SELECT kind FROM order_event WHERE order_id = %s", "WEB-8001")
     assert "cancelled" in {e["kind"] for e in events}
+    page.goto(f"{stack.url}/console/board")
+    expect(page.locator('[data-column="cancelled"] [data-order="WEB-8001"]')).to_be_visible()
+    expect(page.locator('[data-column="offered"] [data-order="WEB-8001"]')).to_have_count(0)
+
+
+def test_manager_reads_a_story_the_fairness_and_the_changes(
+    stack: RunningStack, browser: Browser
+) -> None:
+    """The order's story with its draw chart; the store's fairness check; who changed what,
+    after a change through the API. A consultant is refused the manager's reports."""
+    submit(stack, "WEB-9001")
+    offer = offered(stack, "WEB-9001")
+    stack.api("PATCH", f"/staff/{offer.staff_id}", {"capacity": 7})
+    page = browser.new_context(viewport=PHONE).new_page()
+    sign_in_by_code(stack, page, manager_phone(stack))
+    page.goto(f"{stack.url}/console/orders/WEB-9001")
+    page.get_by_role("link", name="Whole story").click()
+    expect(page.get_by_role("heading", name="Story of WEB-9001")).to_be_visible()
+    chart = page.locator('[data-round="1"] svg.draw')
+    expect(chart).to_be_visible()
+    assert chart.locator("rect").count() >= 1
+    href = page.locator("[data-temporal]").get_attribute("href") or ""
+    assert href.endswith("/namespaces/default/workflows/order-WEB-9001"), href
+    shoot(page, "story", wide=True)
+    fits(page)
+    page.get_by_role("link", name="Reports").click()
+    expect(page.locator('[data-section="status"] svg rect').first).to_be_visible()
+    expect(page.locator('[data-csv="consultants"]')).to_be_visible()
+    shoot(page, "reports", wide=True)
+    fits(page)
+    page.get_by_role("link", name="Fairness of the draws").click()
+    expect(page.locator("[data-verdict]")).to_be_visible()
+    expect(page.locator(f'[data-share="{offer.staff_id}"]')).to_be_attached()
+    shoot(page, "fairness", wide=True)
+    fits(page)
+    page.get_by_role("link", name="Changes").click()
+    entry = page.locator(f'[data-audit="staff/{offer.staff_id}"]').first
+    expect(entry).to_contain_text("capacity")
+    expect(entry).to_contain_text("7")
+    shoot(page, "audit")
+    fits(page)
+    page.context.close()
+    # The consultant who holds the offer: the manager's pages are refused, with a page.
+    other = browser.new_context(viewport=PHONE).new_page()
+    sign_in_by_code(stack, other, offer.phone)
+    for path in ("/console/reports", "/console/reports/fairness", "/console/audit"):
+        answer = other.goto(f"{stack.url}{path}")
+        assert answer is not None and answer.status == 403, path
+        expect(other.get_by_role("alert")).to_contain_text("store managers")
+    other.context.close()
+
+
+def test_a_sub_site_admin_changes_a_rule_after_its_preview(
+    stack: RunningStack, browser: Browser
+) -> None:
+    """The field's message in place; the preview of weights under a new cap; the save; and
+    the change in who changed what (read through the API as head office)."""
+    phone = manager_phone(stack, "bj-haidian")
+    [me] = stack.sql(
+        "SELECT s.id, t.subsite_id FROM staff s JOIN store t ON t.id = s.store_id"
+        " WHERE s.phone = %s",
+        phone,
+    )
+    stack.sql(
+        "INSERT INTO subsite_admin (subsite_id, staff_id) VALUES (%s, %s)",
+        me["subsite_id"],
+        me["id"],
+    )
+    try:
+        page = browser.new_context(viewport=PHONE).new_page()
+        sign_in_by_code(stack, page, phone)
+        page.get_by_role("link", name="Rules").click()
+        expect(page.get_by_role("heading", name=re.compile("Allocation rule"))).to_be_visible()
+        page.get_by_label("Rounds before escalation").fill("0")
+        page.get_by_role("button", name="Preview the change").click()
+        expect(page.locator('[data-error="max_rounds"]')).to_contain_text(
+            "greater than or equal to 1"
+        )
+        shoot(page, "rule-field-error")
+        page.get_by_label("Rounds before escalation").fill("3")
+        page.get_by_label("Largest weight in the draw").fill("15")
+        page.get_by_role("button", name="Preview the change").click()
+        expect(page.locator("[data-preview]")).to_be_visible()
+        expect(page.locator("[data-preview] tbody tr").first).to_contain_text("→")
+        shoot(page, "rule-preview", wide=True)
+        fits(page)
+        page.get_by_role("button", name="Save the rule").click()
+        expect(page.get_by_role("status")).to_contain_text("Saved.")
+        audit = stack.api("GET", f"/audit?kind=rule&subsite_id={me['subsite_id']}")
+        [entry] = audit["items"]
+        assert (entry["old"].get("weight_cap"), entry["new"]["weight_cap"]) == (None, 15)
+        page.get_by_role("link", name="Sub-site").click()
+        expect(page.locator('[data-store="bj-haidian"]')).to_be_visible()
+        shoot(page, "site")
+        fits(page)
+        page.context.close()
+    finally:
+        stack.sql("DELETE FROM subsite_rule WHERE subsite_id = %s", me["subsite_id"])
+        stack.sql("DELETE FROM subsite_admin WHERE staff_id = %s", me["id"])

@@ -25,7 +25,6 @@ from tests.api_helpers import make_token as api_token
 from tests.conftest import Dispatch, Sinks, eventually
 from tests.factories import StoreWorld, make_store_world
 from tests.test_api_orders import act, order_body, submit, wait_for_round
-from workflows.dispatch import OrderDispatch
 
 CONSOLE = Path(__file__).resolve().parent.parent / "console"
 
@@ -343,11 +342,9 @@ async def test_a_consultant_pauses_and_resumes_themself_on_the_page(
     assert board.status_code == 403 and "this page is for store managers" in board.text
 
 
-async def test_cancel_before_the_loop_has_it_is_refused_with_a_page(
-    api: httpx.AsyncClient, dispatch: Dispatch
-) -> None:
-    """Until the dispatch loop's `cancel` update is merged, the order refuses the console's
-    cancel: a page with the reason, never a 500, and the order goes on."""
+async def test_cancel_takes_the_api_reasons(api: httpx.AsyncClient, dispatch: Dispatch) -> None:
+    """The console's cancel is the API's: an unknown reason is a 422 page naming it, never a
+    500, and the order goes on; a known one cancels the order."""
     world = await make_store_world(consultants=1)
     body = order_body(world)
     await submit(api, body)
@@ -355,15 +352,19 @@ async def test_cancel_before_the_loop_has_it_is_refused_with_a_page(
     signed = await sign_in(api, dispatch.sinks, world.manager)
     assert signed.status_code == 303
     page = await api.get(f"/console/orders/{body['order_id']}")
-    assert page.status_code == 200
-    answer = await api.post(
+    assert page.status_code == 200 and 'value="duplicate"' in page.text
+    refused = await api.post(
         f"/console/orders/{body['order_id']}/cancel",
         data={"csrf": csrf_of(page), "reason": "the customer called"},
     )
-    if hasattr(OrderDispatch, "cancel"):
-        assert answer.status_code == 303
-    else:
-        assert answer.status_code in (404, 409, 422), answer.text
-        assert 'data-refused="refused"' in answer.text and "cancel" in answer.text
-        live = await api.get(f"/api/v1/orders/{body['order_id']}", headers=admin())
-        assert live.json()["status"] == "assigned"
+    assert refused.status_code == 422 and 'data-refused="refused"' in refused.text
+    assert "customer_cancelled" in refused.text
+    live = await api.get(f"/api/v1/orders/{body['order_id']}", headers=admin())
+    assert live.json()["status"] == "assigned"
+    done = await api.post(
+        f"/console/orders/{body['order_id']}/cancel",
+        data={"csrf": csrf_of(page), "reason": "duplicate"},
+    )
+    assert done.status_code == 303
+    live = await api.get(f"/api/v1/orders/{body['order_id']}", headers=admin())
+    assert live.json()["status"] == "cancelled"
