@@ -138,7 +138,15 @@ async def get_summary(
 Section = Literal["status", "accept", "consultants", "escalations", "backlog", "notices"]
 
 
-@router.get("/summary/{section}.csv", response_class=Response)
+CSV_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the section's rows as CSV, one header line",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.get("/summary/{section}.csv", response_class=Response, responses=CSV_ANSWER)
 async def get_summary_csv(
     section: Section,
     db: DB,
