@@ -6,9 +6,9 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import AwareDatetime, BaseModel
 
 from api.access import MANAGERS, require
@@ -18,7 +18,6 @@ from models.base import utcnow
 from reports.records import store_fairness
 from reports.summary import Where, summary
 from services import scope
-from services.scope import Principal
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -86,13 +85,13 @@ class SummaryOut(BaseModel):
     sections: dict[str, list[dict[str, Any]]]
 
 
-async def _where(
+async def report_scope(
     db: DB,
-    caller: Principal,
-    store_id: int | None,
-    subsite_id: int | None,
-    since: AwareDatetime | None,
-    until: AwareDatetime | None,
+    caller: Caller,
+    store_id: int | None = None,
+    subsite_id: int | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
 ) -> Where:
     """The report's scope: what was asked, else the caller's own (a manager's store, an
     admin's sub-site, head office's everything); the default period is the last 30 days."""
@@ -112,19 +111,14 @@ async def _where(
     return Where(since=start, until=end, store_id=store_id, subsite_id=subsite_id)
 
 
+ReportScope = Annotated[Where, Depends(report_scope)]
+
+
 @router.get("/summary", response_model=SummaryOut)
-async def get_summary(
-    db: DB,
-    caller: Caller,
-    store_id: int | None = None,
-    subsite_id: int | None = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
-) -> SummaryOut:
+async def get_summary(db: DB, where: ReportScope) -> SummaryOut:
     """Orders by status, time to accept (p50/p90 seconds), offers, timeouts and declines
     per consultant, escalations, the backlog waiting for a shift now, notices by channel
     and status — for a store, a sub-site or every store, over a period."""
-    where = await _where(db, caller, store_id, subsite_id, since, until)
     report = await summary(db, where)
     return SummaryOut(
         store_id=where.store_id,
@@ -147,17 +141,8 @@ CSV_ANSWER: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/summary/{section}.csv", response_class=Response, responses=CSV_ANSWER)
-async def get_summary_csv(
-    section: Section,
-    db: DB,
-    caller: Caller,
-    store_id: int | None = None,
-    subsite_id: int | None = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
-) -> Response:
+async def get_summary_csv(section: Section, db: DB, where: ReportScope) -> Response:
     """One section of the summary as CSV (a header row, then its rows)."""
-    where = await _where(db, caller, store_id, subsite_id, since, until)
     rows = (await summary(db, where)).sections[section]
     return Response(
         csv_text(rows),

@@ -15,11 +15,11 @@ from fastapi.responses import Response
 from api import audit as api_audit
 from api import reports as api_reports
 from api.deps import DB
-from console.auth import Manager
+from console.auth import Manager, Person
 from console.queries import store_staff
 from console.web import refused, render
 from models.base import utcnow
-from reports.summary import SECTIONS
+from reports.summary import SECTIONS, Where
 from services.audit import KINDS
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -58,15 +58,7 @@ async def summary_page(request: Request, db: DB, person: Manager, days: int = 30
     """The store's report over a period, each section with its CSV."""
     if days not in PERIODS:
         return refused(request, 422, f"days: one of {PERIODS}", person=person, back="/console")
-    until = utcnow()
-    report = await api_reports.get_summary(
-        db=db,
-        caller=person.principal,
-        store_id=person.store.id,
-        subsite_id=None,
-        since=until - timedelta(days=days),
-        until=until,
-    )
+    report = await api_reports.get_summary(db=db, where=await _scope(db, person, days))
     statuses = report.sections["status"]
     most = max((r["orders"] for r in statuses), default=0)
     return render(
@@ -89,13 +81,18 @@ async def summary_csv(
         return refused(
             request, 404, f"no report {section!r}", person=person, back="/console/reports"
         )
-    until = utcnow()
     return await api_reports.get_summary_csv(
-        section=cast(api_reports.Section, section),
+        section=cast(api_reports.Section, section), db=db, where=await _scope(db, person, days)
+    )
+
+
+async def _scope(db: DB, person: Person, days: int) -> Where:
+    """The manager's store over the last `days`, checked as the API checks it."""
+    until = utcnow()
+    return await api_reports.report_scope(
         db=db,
         caller=person.principal,
         store_id=person.store.id,
-        subsite_id=None,
         since=until - timedelta(days=days),
         until=until,
     )
