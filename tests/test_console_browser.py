@@ -518,6 +518,21 @@ def test_roster_and_points_pages(stack: RunningStack, browser: Browser) -> None:
         (second["staff_id"], first["staff_id"]),
         (first["staff_id"], second["staff_id"]),
     }
+    # Plan a day of leave for the consultant, then take it back.
+    page.get_by_text(f"{consultant['name']} — weekly shifts and leave").click()
+    page.locator(f"#leave-from-{consultant['id']}").fill("2030-01-07T09:00")
+    page.locator(f"#leave-to-{consultant['id']}").fill("2030-01-07T18:00")
+    page.locator(f"#leave-reason-{consultant['id']}").fill("dentist")
+    page.get_by_role("button", name="Add leave").click()
+    expect(page.get_by_role("status")).to_have_text("Saved.")
+    planned = stack.sql("SELECT id, reason FROM leave WHERE staff_id = %s", consultant["id"])
+    assert [row["reason"] for row in planned] == ["dentist"]
+    page.get_by_text(f"{consultant['name']} — weekly shifts and leave").click()
+    page.locator(
+        f"form[action='/console/staff/{consultant['id']}/leave/{planned[0]['id']}/delete'] button"
+    ).click()
+    expect(page.get_by_role("status")).to_have_text("Saved.")
+    assert stack.sql("SELECT id FROM leave WHERE staff_id = %s", consultant["id"]) == []
     page.goto(f"{stack.url}/console/staff")
     before = stack.sql(
         "SELECT coalesce(sum(delta),0) AS b FROM points_entry WHERE staff_id = %s", consultant["id"]

@@ -270,6 +270,26 @@ async def test_a_manager_accepts_on_the_assignees_behalf_recorded_as_theirs(
         return actors
 
     assert await eventually(recorded) == [f"store_manager {world.manager.id}"]
+    # ...and completes it for them with the consultant's note, again recorded as theirs.
+    done = await act(
+        api,
+        body["order_id"],
+        "complete",
+        {"staff_id": first["staff_id"], "reason": "booked the tour by phone"},
+        manager,
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "completed"
+    async with session() as db:
+        completed = (
+            await db.exec(
+                select(OrderEvent).where(
+                    OrderEvent.order_id == body["order_id"], OrderEvent.kind == "completed"
+                )
+            )
+        ).one()
+    assert completed.actor == f"store_manager {world.manager.id}"
+    assert completed.detail["note"] == "booked the tour by phone"
     # A manager of another store may not.
     elsewhere: StoreWorld = await make_store_world(consultants=1)
     response = await act(
