@@ -154,16 +154,17 @@ async def sinks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterato
     from notify.sinks import MailSink, SmsSink
     from settings import SmsProviderKind, settings
 
-    mail_port, sms_port = free_port(), free_port()
-    monkeypatch.setattr(settings, "STATE_DIR", tmp_path)
-    monkeypatch.setattr(settings, "SMTP_HOST", "127.0.0.1")
-    monkeypatch.setattr(settings, "SMTP_PORT", mail_port)
-    monkeypatch.setattr(settings, "SMS_PROVIDER", SmsProviderKind.SINK)
-    monkeypatch.setattr(settings, "SMS_URL", f"http://127.0.0.1:{sms_port}/sms")
-    mail = MailSink(tmp_path, host="127.0.0.1", port=mail_port)
-    sms = SmsSink(tmp_path, host="127.0.0.1", port=sms_port)
+    # Port 0: each sink binds a port the kernel hands it (a port picked free beforehand can
+    # be taken by another process before the bind, which failed a CI run).
+    mail = MailSink(tmp_path, host="127.0.0.1", port=0)
+    sms = SmsSink(tmp_path, host="127.0.0.1", port=0)
     await mail.start()
     await sms.start()
+    monkeypatch.setattr(settings, "STATE_DIR", tmp_path)
+    monkeypatch.setattr(settings, "SMTP_HOST", "127.0.0.1")
+    monkeypatch.setattr(settings, "SMTP_PORT", mail.port)
+    monkeypatch.setattr(settings, "SMS_PROVIDER", SmsProviderKind.SINK)
+    monkeypatch.setattr(settings, "SMS_URL", f"http://127.0.0.1:{sms.port}/sms")
     yield Sinks(state_dir=tmp_path, mail_server=mail, sms_server=sms)
     await sms.stop()
     await mail.stop()
