@@ -1,0 +1,97 @@
+"""Head office's pages: the tokens for the web backend (issue, list, revoke).
+
+A person listed as an admin of the head-office sub-site (`SubSite.is_head_office`) is head
+office here, as an admin token of that sub-site stands for the whole company in the demo
+data. Tokens are issued and revoked by the API's own functions (`/api/v1/tokens`), so their
+checks and their audit entries are the API's; the secret is shown once, on the answer page.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response
+
+from api import tokens as api_tokens
+from api.deps import DB
+from api.public import IssuedToken
+from console.auth import Form, PageRefused, SignedIn
+from console.routes_pages import _call
+from console.session import Person
+from console.web import redirect, refused, render
+from models import Role
+from services.scope import Principal
+
+router = APIRouter(prefix="/console/hq", include_in_schema=False)
+
+
+async def head_office(person: SignedIn) -> Person:
+    if not person.is_head_office:
+        raise PageRefused(403, "this page is for head office")
+    return person
+
+
+def as_head_office(person: Person) -> Principal:
+    """The principal the person acts with here: head office."""
+    return Principal(name=person.principal.name, role=Role.HEAD_OFFICE, staff_id=person.staff.id)
+
+
+HeadOffice = Annotated[Person, Depends(head_office)]
+
+
+async def _tokens_page(
+    request: Request, db: DB, person: Person, issued: IssuedToken | None = None
+) -> Response:
+    tokens = await api_tokens.list_tokens(
+        db=db,
+        caller=as_head_office(person),
+        staff_id=None,
+        role=Role.SERVICE,
+        include_revoked=request.query_params.get("revoked") == "1",
+        limit=500,
+        offset=0,
+    )
+    return render(
+        request,
+        "hq_tokens.html",
+        person=person,
+        tokens=tokens.items,
+        issued=issued,
+        done=request.query_params.get("done", ""),
+    )
+
+
+@router.get("/tokens")
+async def tokens_page(request: Request, db: DB, person: HeadOffice) -> Response:
+    """The web backend's tokens (role `service`), without their secrets."""
+    return await _tokens_page(request, db, person)
+
+
+@router.post("/tokens")
+async def issue(request: Request, db: DB, person: HeadOffice, form: Form) -> Response:
+    """A new token for the web backend; its secret is on this answer only (stored hashed)."""
+    name = form.get("name", "").strip()
+    if not name:
+        return refused(request, 422, "name: required", person=person, back="/console/hq/tokens")
+    try:
+        body = api_tokens.TokenIn(role=Role.SERVICE, name=name)
+        issued = await api_tokens.create_token(body=body, db=db, caller=as_head_office(person))
+    except HTTPException as exc:
+        return refused(
+            request, exc.status_code, str(exc.detail), person=person, back="/console/hq/tokens"
+        )
+    return await _tokens_page(request, db, person, issued=issued)
+
+
+@router.post("/tokens/{token_id}/revoke")
+async def revoke(
+    token_id: int, request: Request, db: DB, person: HeadOffice, form: Form
+) -> Response:
+    failed = await _call(
+        request,
+        person,
+        "/console/hq/tokens",
+        lambda: api_tokens.revoke_token(token_id=token_id, db=db, caller=as_head_office(person)),
+    )
+    return failed or redirect(request, "/console/hq/tokens?done=revoked")

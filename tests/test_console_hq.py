@@ -1,0 +1,81 @@
+"""Head office in the console: an admin of the head-office sub-site issues a token for the
+web backend (its secret shown once), lists and revokes it through the API's own functions;
+an admin of another sub-site is refused."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from sqlmodel import select
+
+from api.deps import hash_token
+from models import ApiToken, AuditEntry, Role, SubSite, SubSiteAdmin
+from models.db import session
+from tests.conftest import Sinks
+from tests.factories import make_store_world
+from tests.test_console_pages import csrf_of, pages, sign_in
+
+__all__ = ["pages"]  # the fixture, shared with the console's other page tests
+
+
+async def admin_signed_in(pages: httpx.AsyncClient, sinks: Sinks, *, head_office: bool) -> None:
+    """A store manager, listed as an admin of their sub-site (head office's or not), signed in."""
+    world = await make_store_world(consultants=0)
+    async with session() as db:
+        db.add(SubSiteAdmin(subsite_id=world.subsite.id, staff_id=world.manager.id))
+        site = await db.get(SubSite, world.subsite.id)
+        assert site is not None
+        site.is_head_office = head_office
+        db.add(site)
+        await db.commit()
+    assert (await sign_in(pages, sinks, world.manager)).status_code == 303
+
+
+async def test_head_office_issues_lists_and_revokes_a_token(
+    pages: httpx.AsyncClient, sinks: Sinks
+) -> None:
+    await admin_signed_in(pages, sinks, head_office=True)
+    page = await pages.get("/console/hq/tokens")
+    assert page.status_code == 200, page.text
+    assert 'href="/console/hq/tokens"' in page.text  # the navigation offers it
+    blank = await pages.post("/console/hq/tokens", data={"csrf": csrf_of(page), "name": " "})
+    assert blank.status_code == 422 and "name" in blank.text
+
+    issued = await pages.post("/console/hq/tokens", data={"csrf": csrf_of(page), "name": "web"})
+    assert issued.status_code == 200, issued.text
+    [secret] = re.findall(r"<code data-secret>([^<]+)</code>", issued.text)
+    async with session() as db:
+        row = (
+            await db.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
+        ).one()
+    assert (row.role, row.name, row.revoked_at) == (Role.SERVICE, "web", None)
+    listed = await pages.get("/console/hq/tokens")
+    assert f'data-token="{row.id}"' in listed.text and secret not in listed.text  # shown once
+
+    revoked = await pages.post(
+        f"/console/hq/tokens/{row.id}/revoke", data={"csrf": csrf_of(listed)}
+    )
+    assert revoked.status_code == 303, revoked.text
+    async with session() as db:
+        again = await db.get(ApiToken, row.id)
+        assert again is not None and again.revoked_at is not None
+        kinds = (await db.exec(select(AuditEntry.action).where(AuditEntry.kind == "token"))).all()
+    assert sorted(kinds) == ["created", "revoked"]
+    assert f'data-token="{row.id}"' not in (await pages.get("/console/hq/tokens")).text
+    missing = await pages.post("/console/hq/tokens/999999/revoke", data={"csrf": csrf_of(listed)})
+    assert missing.status_code == 404 and "no token 999999" in missing.text
+
+
+async def test_an_admin_of_another_sub_site_is_refused(
+    pages: httpx.AsyncClient, sinks: Sinks
+) -> None:
+    await admin_signed_in(pages, sinks, head_office=False)
+    page = await pages.get("/console/hq/tokens")
+    assert page.status_code == 403 and "head office" in page.text
+    assert 'href="/console/hq/tokens"' not in (await pages.get("/console/site")).text
+    site = await pages.get("/console/site")
+    posted = await pages.post("/console/hq/tokens", data={"csrf": csrf_of(site), "name": "x"})
+    assert posted.status_code == 403
+    async with session() as db:
+        assert (await db.exec(select(ApiToken).where(ApiToken.name == "x"))).all() == []
