@@ -1,4 +1,5 @@
-"""Head office's pages: the tokens for the web backend (issue, list, revoke).
+"""Head office's pages: the tokens for the web backend (issue, list, revoke) and all orders
+(filtered by status, store and sub-site, each linking to its story).
 
 A person listed as an admin of the head-office sub-site (`SubSite.is_head_office`) is head
 office here, as an admin token of that sub-site stands for the whole company in the demo
@@ -12,7 +13,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
+from sqlmodel import col, select
 
+from api import orders as api_orders
 from api import tokens as api_tokens
 from api.deps import DB
 from api.public import IssuedToken
@@ -20,7 +23,7 @@ from console.auth import Form, PageRefused, SignedIn
 from console.routes_pages import _call
 from console.session import Person
 from console.web import redirect, refused, render
-from models import Role
+from models import OrderStatus, Role, Store, SubSite
 from services.scope import Principal
 
 router = APIRouter(prefix="/console/hq", include_in_schema=False)
@@ -95,3 +98,50 @@ async def revoke(
         lambda: api_tokens.revoke_token(token_id=token_id, db=db, caller=as_head_office(person)),
     )
     return failed or redirect(request, "/console/hq/tokens?done=revoked")
+
+
+def _number(text: str, name: str) -> int | None:
+    """A filter's id ("" for none); anything else is refused, naming the filter."""
+    if not text:
+        return None
+    if not text.isdigit():
+        raise PageRefused(422, f"{name}: a number, not {text[:40]!r}")
+    return int(text)
+
+
+@router.get("/orders")
+async def orders_page(request: Request, db: DB, person: HeadOffice) -> Response:
+    """Every order, newest first, filtered as the API's `GET /orders` filters them."""
+    query = request.query_params
+    status = query.get("status", "")
+    if status and status not in {s.value for s in OrderStatus}:
+        statuses = ", ".join(s.value for s in OrderStatus)
+        raise PageRefused(422, f"status: one of {statuses}")
+    store_id = _number(query.get("store_id", ""), "store_id")
+    subsite_id = _number(query.get("subsite_id", ""), "subsite_id")
+    orders = await api_orders.list_orders(
+        db=db,
+        caller=as_head_office(person),
+        store_id=store_id,
+        subsite_id=subsite_id,
+        status=OrderStatus(status) if status else None,
+        type=None,
+        assignee_id=None,
+        escalated=None,
+        limit=200,
+        offset=0,
+    )
+    stores = (await db.exec(select(Store).order_by(col(Store.name)))).all()
+    sites = (await db.exec(select(SubSite).order_by(col(SubSite.name)))).all()
+    return render(
+        request,
+        "hq_orders.html",
+        person=person,
+        orders=orders.items,
+        total=orders.total,
+        statuses=[s.value for s in OrderStatus],
+        stores=stores,
+        sites=sites,
+        store_names={s.id: s.name for s in stores},
+        chosen={"status": status, "store_id": store_id, "subsite_id": subsite_id},
+    )

@@ -1,6 +1,7 @@
 """Head office in the console: an admin of the head-office sub-site issues a token for the
-web backend (its secret shown once), lists and revokes it through the API's own functions;
-an admin of another sub-site is refused."""
+web backend (its secret shown once), lists and revokes it through the API's own functions,
+and reads every order filtered by status, store and sub-site; an admin of another sub-site
+is refused."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import httpx
 from sqlmodel import select
 
 from api.deps import hash_token
-from models import ApiToken, AuditEntry, Role, SubSite, SubSiteAdmin
+from models import ApiToken, AuditEntry, Order, OrderStatus, OrderType, Role, SubSite, SubSiteAdmin
 from models.db import session
 from tests.conftest import Sinks
-from tests.factories import make_store_world
+from tests.factories import StoreWorld, make_store_world
 from tests.test_console_pages import csrf_of, pages, sign_in
 
 __all__ = ["pages"]  # the fixture, shared with the console's other page tests
@@ -73,9 +74,52 @@ async def test_an_admin_of_another_sub_site_is_refused(
     await admin_signed_in(pages, sinks, head_office=False)
     page = await pages.get("/console/hq/tokens")
     assert page.status_code == 403 and "head office" in page.text
+    assert (await pages.get("/console/hq/orders")).status_code == 403
     assert 'href="/console/hq/tokens"' not in (await pages.get("/console/site")).text
     site = await pages.get("/console/site")
     posted = await pages.post("/console/hq/tokens", data={"csrf": csrf_of(site), "name": "x"})
     assert posted.status_code == 403
     async with session() as db:
         assert (await db.exec(select(ApiToken).where(ApiToken.name == "x"))).all() == []
+
+
+async def order_in(world: StoreWorld, order_id: str, status: OrderStatus) -> None:
+    async with session() as db:
+        db.add(
+            Order(
+                id=order_id,
+                type=OrderType.NEW,
+                store_id=world.store.id,
+                subsite_id=world.subsite.id,
+                status=status,
+                workflow_id=f"order-{order_id}",
+            )
+        )
+        await db.commit()
+
+
+async def test_head_office_reads_every_order_filtered(
+    pages: httpx.AsyncClient, sinks: Sinks
+) -> None:
+    await admin_signed_in(pages, sinks, head_office=True)
+    here, there = await make_store_world(consultants=0), await make_store_world(consultants=0)
+    await order_in(here, "hq-1", OrderStatus.WAITING)
+    await order_in(there, "hq-2", OrderStatus.ACCEPTED)
+    await order_in(there, "hq-3", OrderStatus.WAITING)
+
+    def shown(page: httpx.Response) -> set[str]:
+        assert page.status_code == 200, page.text
+        return set(re.findall(r'data-order="(hq-\d)"', page.text))
+
+    everything = await pages.get("/console/hq/orders")
+    assert shown(everything) == {"hq-1", "hq-2", "hq-3"}
+    assert 'href="/console/orders/hq-2/story"' in everything.text
+    assert shown(await pages.get("/console/hq/orders?status=waiting")) == {"hq-1", "hq-3"}
+    by_store = await pages.get(f"/console/hq/orders?store_id={there.store.id}&status=waiting")
+    assert shown(by_store) == {"hq-3"}
+    by_site = await pages.get(f"/console/hq/orders?subsite_id={here.subsite.id}")
+    assert shown(by_site) == {"hq-1"}
+    bad = await pages.get("/console/hq/orders?status=lost")
+    assert bad.status_code == 422 and "status: one of" in bad.text
+    worse = await pages.get("/console/hq/orders?store_id=abc")
+    assert worse.status_code == 422 and "store_id" in worse.text
