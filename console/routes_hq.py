@@ -1,5 +1,7 @@
-"""Head office's pages: the tokens for the web backend (issue, list, revoke) and all orders
-(filtered by status, store and sub-site, each linking to its story).
+"""Head office's pages: the tokens for the web backend (issue, list, revoke) all orders
+(filtered by status, store and sub-site, each linking to its story), and the stuck orders
+with their suggested actions (redrive here, through `operations.redrive`; reassign and
+cancel on the order's page).
 
 A person listed as an admin of the head-office sub-site (`SubSite.is_head_office`) is head
 office here, as an admin token of that sub-site stands for the whole company in the demo
@@ -16,14 +18,17 @@ from fastapi.responses import Response
 from sqlmodel import col, select
 
 from api import orders as api_orders
+from api import stuck as api_stuck
 from api import tokens as api_tokens
-from api.deps import DB
+from api.deps import DB, temporal_client
 from api.public import IssuedToken
 from console.auth import Form, PageRefused, SignedIn
 from console.routes_pages import _call
 from console.session import Person
 from console.web import redirect, refused, render
 from models import OrderStatus, Role, Store, SubSite
+from operations.errors import OperationError
+from operations.redrive import redrive as redrive_order
 from services.scope import Principal
 
 router = APIRouter(prefix="/console/hq", include_in_schema=False)
@@ -145,3 +150,44 @@ async def orders_page(request: Request, db: DB, person: HeadOffice) -> Response:
         store_names={s.id: s.name for s in stores},
         chosen={"status": status, "store_id": store_id, "subsite_id": subsite_id},
     )
+
+
+@router.get("/stuck")
+async def stuck_page(request: Request, db: DB, person: HeadOffice) -> Response:
+    """The orders that will not move on by themselves (the API's `GET /orders/stuck`)."""
+    try:
+        client = await temporal_client(request)
+    except HTTPException as exc:
+        return refused(request, exc.status_code, str(exc.detail), person=person)
+    found = await api_stuck.list_stuck(
+        client=client,
+        caller=as_head_office(person),
+        kind=None,
+        store_id=None,
+        waiting_minutes=None,
+        escalated_minutes=None,
+        limit=500,
+        offset=0,
+    )
+    return render(
+        request,
+        "hq_stuck.html",
+        person=person,
+        stuck=found.items,
+        unchecked=found.unchecked,
+        done=request.query_params.get("done", ""),
+    )
+
+
+@router.post("/stuck/{order_id}/redrive")
+async def redrive(order_id: str, request: Request, person: HeadOffice, form: Form) -> Response:
+    """A new selection, or a reset of a failed run (what `o2o redrive` does); its answer is
+    shown on the stuck page."""
+    try:
+        client = await temporal_client(request)
+        done = await redrive_order(client, order_id, reason=f"re-driven by {person.staff.name}")
+    except HTTPException as exc:
+        return refused(request, exc.status_code, str(exc.detail), person=person)
+    except OperationError as exc:
+        return refused(request, 409, str(exc), person=person, back="/console/hq/stuck")
+    return render(request, "hq_stuck.html", person=person, stuck=[], unchecked="", redriven=done)

@@ -1,11 +1,14 @@
 """Head office in the console: an admin of the head-office sub-site issues a token for the
 web backend (its secret shown once), lists and revokes it through the API's own functions,
-and reads every order filtered by status, store and sub-site; an admin of another sub-site
+reads every order filtered by status, store and sub-site, and the stuck orders (redrive
+through `operations.redrive`); an admin of another sub-site
 is refused."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import httpx
 from sqlmodel import select
@@ -13,7 +16,7 @@ from sqlmodel import select
 from api.deps import hash_token
 from models import ApiToken, AuditEntry, Order, OrderStatus, OrderType, Role, SubSite, SubSiteAdmin
 from models.db import session
-from tests.conftest import Sinks
+from tests.conftest import Dispatch, Sinks
 from tests.factories import StoreWorld, make_store_world
 from tests.test_console_pages import csrf_of, pages, sign_in
 
@@ -75,6 +78,7 @@ async def test_an_admin_of_another_sub_site_is_refused(
     page = await pages.get("/console/hq/tokens")
     assert page.status_code == 403 and "head office" in page.text
     assert (await pages.get("/console/hq/orders")).status_code == 403
+    assert (await pages.get("/console/hq/stuck")).status_code == 403
     assert 'href="/console/hq/tokens"' not in (await pages.get("/console/site")).text
     site = await pages.get("/console/site")
     posted = await pages.post("/console/hq/tokens", data={"csrf": csrf_of(site), "name": "x"})
@@ -123,3 +127,35 @@ async def test_head_office_reads_every_order_filtered(
     assert bad.status_code == 422 and "status: one of" in bad.text
     worse = await pages.get("/console/hq/orders?store_id=abc")
     assert worse.status_code == 422 and "store_id" in worse.text
+
+
+async def test_head_office_sees_the_stuck_orders_and_redrives_one(
+    pages: httpx.AsyncClient, sinks: Sinks, dispatch: Dispatch
+) -> None:
+    """On the time-skipping server the finder lists what the database shows (and names the
+    kinds it could not look for)."""
+    pages_app = cast(httpx.ASGITransport, pages._transport).app
+    cast(Any, pages_app).state.temporal = dispatch.client
+    await admin_signed_in(pages, sinks, head_office=True)
+    world = await make_store_world(consultants=0)
+    await order_in(world, "hq-old", OrderStatus.WAITING)
+    await order_in(world, "hq-done", OrderStatus.COMPLETED)
+    async with session() as db:
+        old = await db.get(Order, "hq-old")
+        assert old is not None
+        old.updated_at = datetime.now(UTC) - timedelta(days=2)
+        db.add(old)
+        await db.commit()
+
+    page = await pages.get("/console/hq/stuck")
+    assert page.status_code == 200, page.text
+    assert re.findall(r'data-stuck="([^"]+)" data-action="(\w+)"', page.text) == [
+        ("hq-old", "cancel")
+    ]
+    assert 'href="/console/orders/hq-old"' in page.text and "data-unchecked" in page.text
+    # A redrive answers what it did; one of an order nobody knows is a refusal page.
+    done = await pages.post("/console/hq/stuck/hq-done/redrive", data={"csrf": csrf_of(page)})
+    assert done.status_code == 200, done.text
+    assert 'data-redriven="none"' in done.text and "is handled" in done.text
+    nobody = await pages.post("/console/hq/stuck/hq-nobody/redrive", data={"csrf": csrf_of(page)})
+    assert nobody.status_code == 409 and "no order" in nobody.text
