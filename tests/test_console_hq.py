@@ -79,6 +79,7 @@ async def test_an_admin_of_another_sub_site_is_refused(
     assert page.status_code == 403 and "head office" in page.text
     assert (await pages.get("/console/hq/orders")).status_code == 403
     assert (await pages.get("/console/hq/stuck")).status_code == 403
+    assert (await pages.get("/console/reports?scope=all")).status_code == 403
     assert 'href="/console/hq/tokens"' not in (await pages.get("/console/site")).text
     site = await pages.get("/console/site")
     posted = await pages.post("/console/hq/tokens", data={"csrf": csrf_of(site), "name": "x"})
@@ -159,3 +160,28 @@ async def test_head_office_sees_the_stuck_orders_and_redrives_one(
     assert 'data-redriven="none"' in done.text and "is handled" in done.text
     nobody = await pages.post("/console/hq/stuck/hq-nobody/redrive", data={"csrf": csrf_of(page)})
     assert nobody.status_code == 409 and "no order" in nobody.text
+
+
+async def test_head_office_reads_the_report_of_a_sub_site_or_every_store(
+    pages: httpx.AsyncClient, sinks: Sinks
+) -> None:
+    await admin_signed_in(pages, sinks, head_office=True)
+    there = await make_store_world(consultants=0)
+    await order_in(there, "hq-r1", OrderStatus.WAITING)
+    await order_in(there, "hq-r2", OrderStatus.ACCEPTED)
+
+    def bars(page: httpx.Response) -> int:
+        assert page.status_code == 200, page.text
+        return page.text.count('<rect x="80"')  # a bar per status with orders
+
+    own = await pages.get("/console/reports?days=7")
+    assert bars(own) == 0 and f'value="subsite-{there.subsite.id}"' in own.text
+    assert bars(await pages.get("/console/reports?days=7&scope=all")) == 2
+    site = await pages.get(f"/console/reports?days=7&scope=subsite-{there.subsite.id}")
+    assert bars(site) == 2  # and its CSVs are the sub-site's too
+    assert f'scope=subsite-{there.subsite.id}" data-csv="notices"' in site.text
+    exported = await pages.get("/console/reports/status.csv?days=7&scope=all")
+    assert exported.status_code == 200, exported.text
+    assert len(exported.text.strip().splitlines()) == 3  # the header and two statuses
+    bad = await pages.get("/console/reports?scope=everything")
+    assert bad.status_code == 422 and "scope" in bad.text
