@@ -29,7 +29,9 @@ class AuditPublic(Public):
     subsite_id: int | None
 
 
-Kind = Literal["rule", "roster", "staff", "store", "subsite", "admin", "token"]
+Kind = Literal[
+    "rule", "roster", "staff", "store", "subsite", "admin", "token", "leave", "swap", "points"
+]
 
 
 @router.get("", response_model=Page[AuditPublic])

@@ -585,6 +585,15 @@ async def add_leave(
     db.add(leave)
     await db.flush()
     assert leave.id is not None
+    await audit.record(
+        db,
+        actor=caller.name,
+        kind="leave",
+        object_id=leave.id,
+        old={},
+        new=leave,
+        store_id=staff.store_id,
+    )
     released = []
     workflow_id = None
     reason = body.reason or f"on leave until {body.ends_at.isoformat()}"
@@ -640,6 +649,15 @@ async def delete_leave(
     leave = await db.get(Leave, leave_id)
     if leave is None or leave.staff_id != staff_id:
         raise HTTPException(404, f"staff {staff_id} has no leave {leave_id}")
+    await audit.record(
+        db,
+        actor=caller.name,
+        kind="leave",
+        object_id=leave_id,
+        old=audit.snapshot(leave),
+        new=None,
+        store_id=staff.store_id,
+    )
     await db.delete(leave)
     await db.commit()
     client = await _client_or_none(request)
@@ -652,6 +670,16 @@ async def delete_leave(
 
 
 # ---------------------------------------------------------------- slots, swaps, on duty
+
+
+def _swap_view(slot: DutySlot) -> dict[str, object]:
+    """What a swap's audit entry keeps of one slot: whose window, when (JSON values)."""
+    return {
+        "id": slot.id,
+        "staff_id": slot.staff_id,
+        "starts_at": slot.starts_at.isoformat(),
+        "ends_at": slot.ends_at.isoformat(),
+    }
 
 
 def _slot_json(slot: DutySlot) -> SlotPublic:
@@ -829,10 +857,22 @@ async def swap_slots(body: SwapIn, request: Request, db: DB, caller: Caller) -> 
         )
 
     new = [taken_by(first, second.staff_id), taken_by(second, first.staff_id)]
+    before = {"slots": [_swap_view(first), _swap_view(second)]}
     await db.delete(first)
     await db.delete(second)
     await db.flush()
     db.add_all(new)
+    await db.flush()
+    await audit.record(
+        db,
+        actor=caller.name,
+        kind="swap",
+        object_id=f"{body.slot_id}-{body.other_slot_id}",
+        old=before,
+        new={"slots": [_swap_view(s) for s in new], "reason": body.reason},
+        action="swapped",
+        store_id=first.store_id,
+    )
     try:
         await db.commit()
     except IntegrityError as exc:

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from console import (
+    routes_hq,
     routes_link,
     routes_manager,
     routes_pages,
@@ -39,7 +40,7 @@ async def _csrf_refused(request: Request, exc: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     """Add the console to the API app (before the site entry's catch-all GET)."""
-    modules = (routes_signin, routes_pages, routes_manager, routes_reports, routes_site)
+    modules = (routes_signin, routes_pages, routes_manager, routes_reports, routes_site, routes_hq)
     for module in (*modules, routes_link):
         app.include_router(module.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -11,13 +11,16 @@ from typing import cast
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
+from sqlmodel import col, select
 
 from api import audit as api_audit
 from api import reports as api_reports
 from api.deps import DB
 from console.auth import Manager, Person
 from console.queries import store_staff
+from console.routes_hq import as_head_office
 from console.web import refused, render
+from models import SubSite
 from models.base import utcnow
 from reports.summary import SECTIONS, Where
 from services.audit import KINDS
@@ -54,11 +57,18 @@ async def fairness_page(request: Request, db: DB, person: Manager, days: int = 3
 
 
 @router.get("/reports")
-async def summary_page(request: Request, db: DB, person: Manager, days: int = 30) -> Response:
-    """The store's report over a period, each section with its CSV."""
+async def summary_page(
+    request: Request, db: DB, person: Manager, days: int = 30, scope: str = ""
+) -> Response:
+    """The store's report over a period, each section with its CSV; head office chooses a
+    sub-site or every store (`scope=subsite-<id>` or `all`)."""
     if days not in PERIODS:
         return refused(request, 422, f"days: one of {PERIODS}", person=person, back="/console")
-    report = await api_reports.get_summary(db=db, where=await _scope(db, person, days))
+    try:
+        where = await _scope(db, person, days, scope)
+    except HTTPException as exc:
+        return refused(request, exc.status_code, str(exc.detail), person=person, back="/console")
+    report = await api_reports.get_summary(db=db, where=where)
     statuses = report.sections["status"]
     most = max((r["orders"] for r in statuses), default=0)
     return render(
@@ -70,30 +80,49 @@ async def summary_page(request: Request, db: DB, person: Manager, days: int = 30
         periods=PERIODS,
         most=most,
         bar=BAR,
+        scope=scope,
+        sites=(await db.exec(select(SubSite).order_by(col(SubSite.name)))).all()
+        if person.is_head_office
+        else [],
     )
 
 
 @router.get("/reports/{section}.csv")
 async def summary_csv(
-    section: str, request: Request, db: DB, person: Manager, days: int = 30
+    section: str, request: Request, db: DB, person: Manager, days: int = 30, scope: str = ""
 ) -> Response:
     if section not in SECTIONS or days not in PERIODS:
         return refused(
             request, 404, f"no report {section!r}", person=person, back="/console/reports"
         )
+    try:
+        where = await _scope(db, person, days, scope)
+    except HTTPException as exc:
+        return refused(request, exc.status_code, str(exc.detail), person=person, back="/console")
     return await api_reports.get_summary_csv(
-        section=cast(api_reports.Section, section), db=db, where=await _scope(db, person, days)
+        section=cast(api_reports.Section, section), db=db, where=where
     )
 
 
-async def _scope(db: DB, person: Person, days: int) -> Where:
-    """The manager's store over the last `days`, checked as the API checks it."""
+async def _scope(db: DB, person: Person, days: int, scope: str = "") -> Where:
+    """The manager's store over the last `days` (head office: a sub-site's or every store's,
+    as `scope` says), checked as the API checks it."""
     until = utcnow()
+    since = until - timedelta(days=days)
+    if not scope:
+        return await api_reports.report_scope(
+            db=db, caller=person.principal, store_id=person.store.id, since=since, until=until
+        )
+    if not person.is_head_office:
+        raise HTTPException(403, "a report of another scope is for head office")
+    subsite = scope.removeprefix("subsite-")
+    if scope != "all" and (subsite == scope or not subsite.isdigit()):
+        raise HTTPException(422, "scope: all, or subsite-<id>")
     return await api_reports.report_scope(
         db=db,
-        caller=person.principal,
-        store_id=person.store.id,
-        since=until - timedelta(days=days),
+        caller=as_head_office(person),
+        subsite_id=None if scope == "all" else int(subsite),
+        since=since,
         until=until,
     )
 

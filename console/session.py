@@ -18,7 +18,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.deps import Principal, standing_lapse
-from models import Role, Staff, StaffRole, Store, SubSiteAdmin
+from models import Role, Staff, StaffRole, Store, SubSite, SubSiteAdmin
 from settings import settings
 
 COOKIE = "o2o_console"
@@ -113,6 +113,8 @@ class Person:
     store: Store
     principal: Principal
     is_site_admin: bool = False  # listed as an admin of the store's sub-site (routes_site)
+    # An admin of the head-office sub-site is head office in the console (routes_hq).
+    is_head_office: bool = False
 
     @property
     def is_manager(self) -> bool:
@@ -142,4 +144,11 @@ async def person(db: AsyncSession, request: Request) -> Person | str | None:
         subsite_id=store.subsite_id,
     )
     admin = await db.get(SubSiteAdmin, (store.subsite_id, staff.id))
-    return Person(staff=staff, store=store, principal=principal, is_site_admin=admin is not None)
+    site = await db.get(SubSite, store.subsite_id) if admin is not None else None
+    return Person(
+        staff=staff,
+        store=store,
+        principal=principal,
+        is_site_admin=admin is not None,
+        is_head_office=site is not None and site.is_head_office,
+    )

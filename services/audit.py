@@ -72,7 +72,7 @@ async def record(
     return entry
 
 
-KINDS = ("rule", "roster", "staff", "store", "subsite", "admin", "token")
+KINDS = ("rule", "roster", "staff", "store", "subsite", "admin", "token", "leave", "swap", "points")
 
 
 def entries(

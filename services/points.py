@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from dispatch.weights import weight
 from models import Order, OrderType, PointsEntry, Staff, Store
+from services import audit
 from services.errors import Forbidden, Invalid
 from services.rules import rule_in_force
 
@@ -69,6 +70,17 @@ async def adjust(
         staff_id=staff_id, delta=delta, reason=reason, actor=actor[:100], order_id=order_id
     )
     db.add(entry)
+    staff = await db.get(Staff, staff_id)
+    await audit.record(
+        db,
+        actor=actor,
+        kind="points",
+        object_id=staff_id,
+        old={},
+        new={"delta": delta, "reason": reason, "order_id": order_id},
+        action="adjusted",
+        store_id=staff.store_id if staff else None,
+    )
     await db.commit()
     await db.refresh(entry)
     return entry

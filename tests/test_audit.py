@@ -4,12 +4,14 @@ the caller's scope only."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from models import Role
-from tests.api_helpers import V1, admin, bearer, make_token, manager_of
+from tests.api_helpers import V1, add_slot, admin, bearer, make_token, manager_of
+from tests.conftest import Dispatch
 from tests.factories import StoreWorld, make_store_world
 from tests.test_api_rules import FULL_RULE
 
@@ -156,6 +158,60 @@ async def test_tokens_issued_and_revoked_without_their_secret(
     assert outside.status_code == 403
     staff_token = bearer(await make_token(Role.STAFF, staff_id=world.manager.id))
     assert (await offline_api.get(AUDIT, headers=staff_token)).status_code == 403
+
+
+async def test_leave_added_and_deleted(api: httpx.AsyncClient, dispatch: Dispatch) -> None:
+    world = await make_store_world(consultants=1, on_duty=False)
+    manager = await manager_of(world)
+    x = world.consultants[0].id
+    soon = datetime.now(UTC) + timedelta(days=2)
+    span = {"starts_at": soon.isoformat(), "ends_at": (soon + timedelta(days=1)).isoformat()}
+    leave = await api.post(f"{V1}/staff/{x}/leave", json=span | {"reason": "sick"}, headers=manager)
+    assert leave.status_code == 201, leave.text
+    leave_id = leave.json()["id"]
+    gone = await api.delete(f"{V1}/staff/{x}/leave/{leave_id}", headers=manager)
+    assert gone.status_code == 200, gone.text
+    deleted, added = await entries(api, manager, kind="leave")
+    assert (added["action"], added["object_id"], added["new"]["reason"]) == (
+        "created",
+        str(leave_id),
+        "sick",
+    )
+    assert (deleted["action"], deleted["old"]["staff_id"], deleted["new"]) == ("deleted", x, {})
+    assert {e["store_id"] for e in (added, deleted)} == {world.store.id}
+    # Another store's manager sees none of it.
+    other = await manager_of(await make_store_world(consultants=0))
+    assert await entries(api, other, kind="leave") == []
+
+
+async def test_swaps_and_points_adjustments(offline_api: httpx.AsyncClient) -> None:
+    world = await make_store_world(consultants=2, on_duty=False)
+    manager = await manager_of(world)
+    x, y = (p.id for p in world.consultants)
+    soon = datetime.now(UTC) + timedelta(days=2)
+    mine = await add_slot(x, world.store.id, soon, soon + timedelta(hours=8))
+    later = soon + timedelta(days=1)
+    theirs = await add_slot(y, world.store.id, later, later + timedelta(hours=8))
+    body = {"slot_id": mine, "other_slot_id": theirs, "reason": "dentist"}
+    swapped = await offline_api.post(f"{V1}/roster/swaps", json=body, headers=manager)
+    assert swapped.status_code == 201, swapped.text
+    [swap] = await entries(offline_api, manager, kind="swap")
+    assert (swap["action"], swap["object_id"]) == ("swapped", f"{mine}-{theirs}")
+    assert [(s["id"], s["staff_id"]) for s in swap["old"]["slots"]] == [(mine, x), (theirs, y)]
+    assert [s["staff_id"] for s in swap["new"]["slots"]] == [y, x]
+    assert swap["new"]["reason"] == "dentist"
+
+    granted = await offline_api.post(
+        f"{V1}/staff/{y}/points", json={"delta": 5, "reason": "covered"}, headers=manager
+    )
+    assert granted.status_code == 201, granted.text
+    [points] = await entries(offline_api, manager, kind="points", object_id=str(y))
+    assert (points["action"], points["new"]) == (
+        "adjusted",
+        {"delta": 5, "reason": "covered"},  # no order: nothing to keep
+    )
+    other = await manager_of(await make_store_world(consultants=0))
+    assert await entries(offline_api, other, kind="points") == []
 
 
 async def test_a_refused_change_leaves_no_entry(offline_api: httpx.AsyncClient) -> None:

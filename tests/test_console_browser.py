@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
@@ -646,12 +647,8 @@ def test_manager_reads_a_story_the_fairness_and_the_changes(
     other.context.close()
 
 
-def test_a_sub_site_admin_changes_a_rule_after_its_preview(
-    stack: RunningStack, browser: Browser
-) -> None:
-    """The field's message in place; the preview of weights under a new cap; the save; and
-    the change in who changed what (read through the API as head office)."""
-    phone = manager_phone(stack, "bj-haidian")
+def listed_as_site_admin(stack: RunningStack, phone: str) -> dict[str, Any]:
+    """The person with `phone` (id, subsite_id), listed as an admin of their sub-site."""
     [me] = stack.sql(
         "SELECT s.id, t.subsite_id FROM staff s JOIN store t ON t.id = s.store_id"
         " WHERE s.phone = %s",
@@ -662,6 +659,16 @@ def test_a_sub_site_admin_changes_a_rule_after_its_preview(
         me["subsite_id"],
         me["id"],
     )
+    return me
+
+
+def test_a_sub_site_admin_changes_a_rule_after_its_preview(
+    stack: RunningStack, browser: Browser
+) -> None:
+    """The field's message in place; the preview of weights under a new cap; the save; and
+    the change in who changed what (read through the API as head office)."""
+    phone = manager_phone(stack, "bj-haidian")
+    me = listed_as_site_admin(stack, phone)
     try:
         page = browser.new_context(viewport=PHONE).new_page()
         sign_in_by_code(stack, page, phone)
@@ -693,3 +700,42 @@ def test_a_sub_site_admin_changes_a_rule_after_its_preview(
     finally:
         stack.sql("DELETE FROM subsite_rule WHERE subsite_id = %s", me["subsite_id"])
         stack.sql("DELETE FROM subsite_admin WHERE staff_id = %s", me["id"])
+
+
+def test_head_office_issues_and_revokes_a_token(stack: RunningStack, browser: Browser) -> None:
+    """A person of its own (sign-in codes are limited per number): listed as an admin of
+    bj, the head-office sub-site, they issue a token for the web backend, see its secret
+    once, and revoke it; the API refuses the revoked token."""
+    person = stack.api(
+        "POST",
+        "/staff",
+        {
+            "store_id": store_id(stack, "bj-haidian"),
+            "name": "Head Office",
+            "phone": "+8613900000777",
+            "role": "manager",
+            "language": "en",
+        },
+    )
+    listed_as_site_admin(stack, "+8613900000777")
+    try:
+        page = browser.new_context(viewport=PHONE).new_page()
+        sign_in_by_code(stack, page, "+8613900000777")
+        page.get_by_role("link", name="Tokens").click()
+        page.get_by_label("Name").fill("web backend (browser test)")
+        page.get_by_role("button", name="Issue a token").click()
+        secret = page.locator("[data-secret]").inner_text()
+        [row] = stack.sql("SELECT id FROM api_token WHERE name = %s", "web backend (browser test)")
+        expect(page.locator(f'[data-token="{row["id"]}"]')).to_be_visible()
+        shoot(page, "hq-tokens", wide=True)
+        fits(page)
+        page.locator(f'[data-token="{row["id"]}"]').get_by_role("button", name="Revoke").click()
+        expect(page.get_by_role("status")).to_contain_text("Token revoked.")
+        expect(page.locator(f'[data-token="{row["id"]}"]')).to_have_count(0)
+        answer = httpx.get(
+            f"{stack.url}/api/v1/orders", headers={"Authorization": f"Bearer {secret}"}
+        )
+        assert answer.status_code == 401, answer.text
+        page.context.close()
+    finally:
+        stack.sql("DELETE FROM subsite_admin WHERE staff_id = %s", person["id"])
