@@ -23,9 +23,8 @@ from api import tokens as api_tokens
 from api.deps import DB, temporal_client
 from api.public import IssuedToken
 from console.auth import Form, PageRefused, SignedIn
-from console.routes_pages import _call
 from console.session import Person
-from console.web import redirect, refused, render
+from console.web import attempt, redirect, refused, render
 from models import OrderStatus, Role, Store, SubSite
 from operations.errors import OperationError
 from operations.redrive import redrive as redrive_order
@@ -96,7 +95,7 @@ async def issue(request: Request, db: DB, person: HeadOffice, form: Form) -> Res
 async def revoke(
     token_id: int, request: Request, db: DB, person: HeadOffice, form: Form
 ) -> Response:
-    failed = await _call(
+    failed = await attempt(
         request,
         person,
         "/console/hq/tokens",

@@ -17,8 +17,7 @@ from api import staff as api_staff
 from api.deps import DB
 from console.auth import Form, Manager
 from console.queries import board, store_staff
-from console.routes_pages import _call
-from console.web import redirect, refused, render
+from console.web import attempt, redirect, refused, render
 from models.base import utcnow
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -122,7 +121,7 @@ async def save_patterns(
             staff_id=staff_id, body=body, request=request, db=db, caller=person.principal
         )
 
-    failed = await _call(request, person, "/console/roster", call)
+    failed = await attempt(request, person, "/console/roster", call)
     return failed or redirect(request, "/console/roster?done=patterns")
 
 
@@ -150,7 +149,7 @@ async def swap(request: Request, db: DB, person: Manager, form: Form) -> Respons
             body=body, request=request, db=db, caller=person.principal
         )
 
-    failed = await _call(request, person, "/console/roster", call)
+    failed = await attempt(request, person, "/console/roster", call)
     return failed or redirect(request, "/console/roster?done=swap")
 
 
@@ -169,7 +168,7 @@ async def add_leave(
             staff_id=staff_id, body=body, request=request, db=db, caller=person.principal
         )
 
-    failed = await _call(request, person, "/console/roster", call)
+    failed = await attempt(request, person, "/console/roster", call)
     return failed or redirect(request, "/console/roster?done=leave")
 
 
@@ -177,7 +176,7 @@ async def add_leave(
 async def delete_leave(
     staff_id: int, leave_id: int, request: Request, db: DB, person: Manager, form: Form
 ) -> Response:
-    failed = await _call(
+    failed = await attempt(
         request,
         person,
         "/console/roster",
@@ -229,5 +228,5 @@ async def adjust_points(
             staff_id=staff_id, body=body, db=db, caller=person.principal
         )
 
-    failed = await _call(request, person, back, call)
+    failed = await attempt(request, person, back, call)
     return failed or redirect(request, f"{back}&done=points")

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from pydantic import ValidationError
 from sqlmodel import col, select
 
 from api import customers as api_customers
@@ -32,7 +31,7 @@ from console.queries import customer_and_records, my_orders, open_round, store_s
 from console.session import Person
 from console.story import WIDTH as STORY_WIDTH
 from console.story import draw_of, temporal_link
-from console.web import redirect, refused, render
+from console.web import attempt, redirect, refused, render
 from models import Staff
 from models.db import session as db_session
 from workflows.contracts import CANCEL_REASONS
@@ -76,24 +75,10 @@ async def my_account(request: Request, db: DB, person: SignedIn) -> Response:
     return render(request, "account.html", person=person, points=points, slots=slots.items[:10])
 
 
-async def _call(
-    request: Request, person: Person, back: str, call: Callable[[], Awaitable[Any]]
-) -> Response | None:
-    """Run an API function; its refusal (4xx with a reason) becomes a page, never a 500."""
-    try:
-        await call()
-    except HTTPException as exc:
-        return refused(request, exc.status_code, str(exc.detail), person=person, back=back)
-    except ValidationError as exc:
-        detail = "; ".join(str(e["msg"]) for e in exc.errors())
-        return refused(request, 422, detail, person=person, back=back)
-    return None
-
-
 @router.post("/me/pause")
 async def pause(request: Request, db: DB, person: SignedIn, form: Form) -> Response:
     reason = form.get("reason", "").strip()
-    failed = await _call(
+    failed = await attempt(
         request,
         person,
         "/console/me/account",
@@ -110,7 +95,7 @@ async def pause(request: Request, db: DB, person: SignedIn, form: Form) -> Respo
 
 @router.post("/me/resume")
 async def resume(request: Request, db: DB, person: SignedIn, form: Form) -> Response:
-    failed = await _call(
+    failed = await attempt(
         request,
         person,
         "/console/me/account",
@@ -230,7 +215,7 @@ async def order_action(
         raise HTTPException(404, f"no action {action!r}")
 
     try:
-        failed = await _call(request, person, back, act)
+        failed = await attempt(request, person, back, act)
     except ValueError:
         failed = refused(request, 422, "choose a consultant", person=person, back=back)
     if failed is not None:

@@ -22,9 +22,8 @@ from api import stores as api_stores
 from api import subsites as api_subsites
 from api.deps import DB
 from console.auth import Form, PageRefused, SignedIn
-from console.routes_pages import _call
 from console.session import Person
-from console.web import redirect, refused, render
+from console.web import attempt, redirect, refused, render
 from dispatch.weights import weight
 from models import OrderType, Role, Staff, StaffRole, Store
 from services.points import balance_of
@@ -231,7 +230,7 @@ async def open_store(request: Request, db: DB, person: SiteAdmin, form: Form) ->
             body=body, db=db, caller=as_admin(person), response=Response()
         )
 
-    failed = await _call(request, person, "/console/site", act)
+    failed = await attempt(request, person, "/console/site", act)
     return failed or redirect(request, "/console/site?done=opened")
 
 
@@ -248,7 +247,7 @@ async def make_default(
             caller=as_admin(person),
         )
 
-    failed = await _call(request, person, "/console/site", act)
+    failed = await attempt(request, person, "/console/site", act)
     return failed or redirect(request, "/console/site?done=default")
 
 
@@ -262,7 +261,7 @@ async def add_admin(request: Request, db: DB, person: SiteAdmin, form: Form) -> 
             subsite_id=person.store.subsite_id, staff_id=staff_id, db=db, caller=as_admin(person)
         )
 
-    failed = await _call(request, person, "/console/site", act)
+    failed = await attempt(request, person, "/console/site", act)
     return failed or redirect(request, "/console/site?done=admin_added")
 
 
@@ -275,7 +274,7 @@ async def remove_admin(
             subsite_id=person.store.subsite_id, staff_id=staff_id, db=db, caller=as_admin(person)
         )
 
-    failed = await _call(request, person, "/console/site", act)
+    failed = await attempt(request, person, "/console/site", act)
     return failed or redirect(request, "/console/site?done=admin_removed")
 
 
@@ -291,7 +290,7 @@ async def add_staff(request: Request, db: DB, person: SiteAdmin, form: Form) -> 
         body = api_staff.StaffIn.model_validate({k: v for k, v in fields.items() if v})
         return await api_staff.create_staff(body=body, db=db, caller=as_admin(person))
 
-    failed = await _call(request, person, "/console/site", act)
+    failed = await attempt(request, person, "/console/site", act)
     return failed or redirect(request, "/console/site?done=staff_added")
 
 
@@ -318,5 +317,5 @@ async def change_staff(
             staff_id=staff_id, body=body, request=request, db=db, caller=as_admin(person)
         )
 
-    failed = await _call(request, person, "/console/site", act)
+    failed = await attempt(request, person, "/console/site", act)
     return failed or redirect(request, "/console/site?done=staff_changed")

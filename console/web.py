@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 
 from console import session
 from console.i18n import LANGUAGES, translator
 from console.session import Person
 from models.base import utcnow
+from services.errors import DomainError
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -77,6 +79,24 @@ def render(
     )
     session.write_cookie(request, response)
     return response
+
+
+async def attempt(
+    request: Request, person: Person, back: str, call: Callable[[], Awaitable[Any]]
+) -> Response | None:
+    """Run an API function for the person; its refusal becomes the refusal page, never a
+    500 or a JSON body: an HTTP refusal, a body that does not validate, or a rule a service
+    enforces (services.errors.DomainError, which the JSON API answers through its handler)."""
+    try:
+        await call()
+    except HTTPException as exc:
+        return refused(request, exc.status_code, str(exc.detail), person=person, back=back)
+    except ValidationError as exc:
+        detail = "; ".join(str(e["msg"]) for e in exc.errors())
+        return refused(request, 422, detail, person=person, back=back)
+    except DomainError as exc:
+        return refused(request, exc.status, exc.message, person=person, back=back)
+    return None
 
 
 def refused(

@@ -388,3 +388,18 @@ async def test_cancel_takes_the_api_reasons(api: httpx.AsyncClient, dispatch: Di
     assert done.status_code == 303
     live = await api.get(f"/api/v1/orders/{body['order_id']}", headers=admin())
     assert live.json()["status"] == "cancelled"
+
+
+async def test_a_refusal_by_a_service_is_a_page(pages: httpx.AsyncClient, sinks: Sinks) -> None:
+    """A rule the services enforce (nobody grants themselves points) reaches the person as
+    the console's refusal page, as the API's own refusals do, not as a JSON body."""
+    world = await make_store_world(consultants=1)
+    assert (await sign_in(pages, sinks, world.manager)).status_code == 303
+    staff_page = await pages.get(f"/console/staff?id={world.manager.id}")
+    refused = await pages.post(
+        f"/console/staff/{world.manager.id}/points",
+        data={"csrf": csrf_of(staff_page), "delta": "5", "reason": "me"},
+    )
+    assert refused.status_code == 403
+    assert refused.headers["content-type"].startswith("text/html")
+    assert "grant points to themselves" in refused.text
