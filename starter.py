@@ -13,6 +13,7 @@ import os
 import sys
 from typing import Any, NoReturn
 
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
@@ -43,14 +44,19 @@ async def connect(*, runtime: Runtime | None = None) -> Client:
 
 
 async def start_order(
-    order: OrderRequest, *, client: Client | None = None, task_queue: str | None = None
+    order: OrderRequest,
+    *,
+    client: Client | None = None,
+    task_queue: str | None = None,
+    db: AsyncSession | None = None,
 ) -> WorkflowHandle[Any, OrderView]:
-    """Start (or find) the workflow of `order`; returns its handle."""
+    """Start (or find) the workflow of `order`; returns its handle. `db`: the caller's
+    database session, if it has one, for the finished-order check."""
     if order.type not in WORKFLOW_FOR_TYPE:
         raise ValueError(
             f"unknown order type {order.type!r}; use one of {sorted(WORKFLOW_FOR_TYPE)}"
         )
-    ended = await ended_order(order.order_id)
+    ended = await ended_order(order.order_id, db=db)
     if ended is not None:
         raise OrderEnded(ended)
     client = client or await connect()

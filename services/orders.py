@@ -110,10 +110,16 @@ class OrderEnded(Conflict):
     """The order id belongs to an order already completed or cancelled (the API's 409)."""
 
 
-async def ended_order(order_id: str) -> str | None:
+async def ended_order(order_id: str, *, db: AsyncSession | None = None) -> str | None:
     """Why `order_id` may not start again, from the projection (it outlives Temporal's
-    retention of the history, which the workflow id reuse policy alone relies on)."""
-    async with session() as db:
+    retention of the history, which the workflow id reuse policy alone relies on).
+
+    `db`: the caller's session, if it holds one (an API request does): a second connection
+    per request starved the pool under a burst of submissions."""
+    if db is None:
+        async with session() as own:
+            row = await own.get(Order, order_id)
+    else:
         row = await db.get(Order, order_id)
     if row is None or row.status not in (OrderStatus.COMPLETED, OrderStatus.CANCELLED):
         return None
@@ -136,7 +142,7 @@ async def submit_order(
     from starter import start_order  # starter imports this module for `workflow_id`
 
     order = await checked_for_intake(db=db, order=order)
-    handle = await start_order(order, client=client)
+    handle = await start_order(order, client=client, db=db)
     found = await submitted(client=client, order_id=order.order_id)
     if found is not None:
         differ = differing_fields(order, found[0], ignore=ignore)
