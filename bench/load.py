@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import profile as profiling
-from bench import report
+from bench import report, sdk_metrics
 from bench.run import (
     Db,
     Sampler,
@@ -114,6 +114,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 # ---------------------------------------------------------------- a running stack
+
+
+def worker_metrics_url(stack: BenchStack | None) -> str | None:
+    """The worker's metrics endpoint: the embedded stack's own port, else the settings'."""
+    from observability.runtime import metrics_address
+
+    address = f"127.0.0.1:{stack.worker_metrics_port}" if stack else metrics_address()
+    return f"http://{address}/metrics" if address else None
 
 
 def target_endpoints(api_url: str) -> Endpoints:
@@ -549,6 +557,8 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
         load_from = time.time() - since
         result = await run_load(args, endpoints, db, store_ids, pids)
         load_to = time.time() - since
+        metrics_url = worker_metrics_url(stack)
+        result["sdk_latency"] = await sdk_metrics.scrape(metrics_url) if metrics_url else []
     finally:
         stop_sampling.set()
         if sampler_task is not None:

@@ -93,6 +93,28 @@ def print_table(result: dict[str, Any], console: Console) -> None:
     for what, value in rows(result):
         table.add_row(what, value)
     console.print(table)
+    latency = sdk_latency_table(result.get("sdk_latency") or [])
+    if latency:
+        console.print("\n".join(latency[1:]), markup=False)
+
+
+def sdk_latency_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The worker's own latency histograms (bench/sdk_metrics.py) as a Markdown table."""
+    if not rows:
+        return []
+    out = [
+        "",
+        "Where the worker's time waits (core SDK histograms; bucket bounds, ms):",
+        "",
+        "| what | of | count | p50 ≤ | p99 ≤ |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['what']} | {r['of']} | {r['count']} | {r['p50_ms_at_most']:g}"
+            f" | {r['p99_ms_at_most']:g} |"
+        )
+    return out
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -119,6 +141,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines += [f"| {what} | {value} |" for what, value in rows(result)]
     if result.get("worker_variant"):
         lines += ["", f"Worker variant: `{result['worker_variant']}`."]
+    lines += sdk_latency_table(result.get("sdk_latency") or [])
     if result.get("profile"):
         lines += ["", f"Profile: {result['profile']}."]
     return "\n".join(lines) + "\n"

@@ -80,6 +80,7 @@ class BenchStack:
     api_port: int = field(default_factory=free_port)
     smtp_port: int = field(default_factory=free_port)
     sms_port: int = field(default_factory=free_port)
+    worker_metrics_port: int = field(default_factory=free_port)
     database_url: str = ""
     _pg: Any = None
     _pg_socket_dir: str = ""
@@ -134,6 +135,7 @@ class BenchStack:
                 "SMS_URL": f"http://{LOOPBACK}:{self.sms_port}/sms",
                 "SMS_SINK_PORT": str(self.sms_port),
                 "ADMIN_TOKEN": ADMIN_TOKEN,
+                "WORKER_METRICS_PORT": str(self.worker_metrics_port),
                 "PYTHONUNBUFFERED": "1",
             }
             | self.extra_env
