@@ -12,7 +12,7 @@ from bench.sdk_metrics import summarise
 BUCKETS = (50, 100, 500, 1000, 10000)
 
 
-def exposition(observations: dict[str, list[float]]) -> str:
+def exposition(observations: dict[str, list[int]]) -> str:
     registry = CollectorRegistry()
     queued = Histogram(
         "temporal_activity_schedule_to_start_latency",
