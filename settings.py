@@ -48,6 +48,14 @@ def _default_geoip_path() -> str:
         return ""
 
 
+class WorkerRole(StrEnum):
+    """What one worker process runs (worker.py): everything, or one half of it."""
+
+    ALL = "all"
+    WORKFLOWS = "workflows"  # workflows and their local activities (the database steps)
+    ACTIVITIES = "activities"  # notices, status webhooks, the roster's activities
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
@@ -98,6 +106,8 @@ class Settings(BaseSettings):
     # with 100 slots, 1,124 with 20).
     WORKER_MAX_CONCURRENT_ACTIVITIES: int = Field(default=20, ge=1, le=1000)
     WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: int = Field(default=10, ge=1, le=1000)
+    # One process for everything, or two on one task queue (`o2o worker --role` overrides).
+    WORKER_ROLE: WorkerRole = WorkerRole.ALL
 
     # Notices: how often a failed send is tried before it is recorded as failed. With the
     # retry policy's 2 s doubling to 60 s, 12 tries ride out a relay outage of about 7 minutes.

@@ -4,6 +4,14 @@ At start it makes sure the `roster-maintenance` Schedule exists (created once, i
 
 Tuned for a small machine (see README "Performance and reliability"); more workers on more
 machines share the task queue — Temporal is the only scheduler.
+
+A worker takes one of three roles (`o2o worker --role`): `all` (the default, one process
+does everything), or the two halves of it, run as two processes on one task queue:
+`workflows` (the order and roster workflows and the database steps they run as local
+activities) and `activities` (notices, status webhooks, the roster's activities). Python
+runs a process on one core; split, a backlog of notices (an SMTP outage, a burst) no longer
+queues the workflow tasks that answer staff and fire timers behind it on that core
+(docs/benchmarks, "2026-12-05, later").
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from activities.roster import ROSTER_ACTIVITIES, ROSTER_DAYS
 from activities.webhooks import WEBHOOK_ACTIVITIES
 from models.db import require_current_schema
 from notify.sms import close_clients as close_sms_clients
-from settings import settings
+from settings import WorkerRole, settings
 from workflows.dispatch import ORDER_WORKFLOWS
 from workflows.roster import ROSTER_WORKFLOWS, RosterMaintenanceInput, RosterMaintenanceWorkflow
 
@@ -57,8 +65,12 @@ def build_worker(
     task_queue: str | None = None,
     max_cached_workflows: int | None = None,
     activities: Sequence[Callable[..., Any]] | None = None,
+    role: WorkerRole = WorkerRole.ALL,
 ) -> Worker:
-    """The worker for orders and the roster; `activities` replaces the set (tests slow one)."""
+    """The worker for orders and the roster; `activities` replaces the set (tests slow one).
+
+    Every role registers every activity: the workflows' local activities run in the
+    workflows process, which then polls no activity tasks (`no_remote_activities`)."""
     cache = (
         settings.WORKER_MAX_CACHED_WORKFLOWS
         if max_cached_workflows is None
@@ -67,8 +79,9 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.TEMPORAL_TASK_QUEUE,
-        workflows=[*ORDER_WORKFLOWS, *ROSTER_WORKFLOWS],
+        workflows=([] if role == WorkerRole.ACTIVITIES else [*ORDER_WORKFLOWS, *ROSTER_WORKFLOWS]),
         activities=activities or ACTIVITIES,
+        no_remote_activities=role == WorkerRole.WORKFLOWS,
         max_concurrent_workflow_tasks=settings.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
         max_concurrent_activities=settings.WORKER_MAX_CONCURRENT_ACTIVITIES,
         max_concurrent_local_activities=settings.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
@@ -123,7 +136,9 @@ async def ensure_roster_schedule(client: Client, *, task_queue: str | None = Non
     return False
 
 
-async def main(client: Client | None = None, stop: asyncio.Event | None = None) -> None:
+async def main(
+    client: Client | None = None, stop: asyncio.Event | None = None, role: WorkerRole | None = None
+) -> None:
     from observability.runtime import metrics_address, worker_runtime
     from starter import connect
 
@@ -133,11 +148,15 @@ async def main(client: Client | None = None, stop: asyncio.Event | None = None) 
         client = await connect(runtime=runtime)
         if runtime is not None:
             print(f"metrics on http://{metrics_address()}/metrics")
+    role = role or settings.WORKER_ROLE
     created = await ensure_roster_schedule(client)
     print(f"schedule {ROSTER_SCHEDULE_ID!r} " + ("created" if created else "already there"))
     try:
-        async with build_worker(client):
-            print(f"worker polling {settings.TEMPORAL_TASK_QUEUE!r} on {settings.TEMPORAL_ADDRESS}")
+        async with build_worker(client, role=role):
+            print(
+                f"worker ({role}) polling {settings.TEMPORAL_TASK_QUEUE!r}"
+                f" on {settings.TEMPORAL_ADDRESS}"
+            )
             await (stop or asyncio.Event()).wait()
     finally:
         await close_sms_clients()

@@ -62,6 +62,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--orders", type=int, default=2000)
     p.add_argument("--rate", type=float, default=5.0, help="orders per second")
     p.add_argument("--kills", type=int, default=3, help="worker-kill: how many SIGKILLs")
+    p.add_argument(
+        "--one-worker",
+        action="store_true",
+        help="one worker process for everything (default: a workflows and an activities worker)",
+    )
     p.add_argument("--down", type=float, help="seconds the piece stays down")
     p.add_argument("--accept-timeout", type=int, default=10)
     p.add_argument("--max-seconds", type=float, help="bound on the whole drill after start-up")
@@ -94,16 +99,21 @@ async def inject(
     """The fault, timed against the submission window; the piece is always brought back."""
     if args.drill == "worker-kill":
         kills = max(1, args.kills)
+        names = stack.worker_names()
         for k in range(kills):
             await asyncio.sleep(submit_s / (kills + 1))
-            worker = stack.child("worker")
-            log(f"SIGKILL worker pid {worker.pid if worker else '?'} ({k + 1}/{kills})")
-            await stack.kill_worker()
+            # Split: the workflows worker, then the activities worker, then both at once.
+            victims = names if k == kills - 1 else [names[k % len(names)]]
+            for name in victims:
+                child = stack.child(name)
+                log(f"SIGKILL {name} pid {child.pid if child else '?'} ({k + 1}/{kills})")
+                await stack.kill_worker(name)
             try:
                 await asyncio.sleep(args.down)
             finally:
-                await stack.start_worker()
-            log("worker started again")
+                for name in victims:
+                    await stack.start_worker(name)
+            log(f"{', '.join(victims)} started again")
         return
     await asyncio.sleep(submit_s * 0.4)
     if args.drill == "temporal-restart":
@@ -135,7 +145,7 @@ async def inject(
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    stack = BenchStack.temporary(keep_state=args.keep_state)
+    stack = BenchStack.temporary(keep_state=args.keep_state, split_worker=not args.one_worker)
     console.print(f"[dim]drill {args.drill}: starting a stack in {stack.state_dir} …[/dim]")
     db: Db | None = None
     submitter: Submitter | None = None

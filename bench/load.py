@@ -84,6 +84,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="extra dev-server argument, e.g. --temporal-arg=--sqlite-pragma=synchronous=NORMAL",
     )
     p.add_argument("--profile", action="store_true", help="sample the worker with py-spy")
+    p.add_argument(
+        "--one-worker",
+        action="store_true",
+        help="one worker process for everything (default: a workflows and an activities worker)",
+    )
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the embedded stack's processes, e.g. WORKER_ROLE=all",
+    )
     p.add_argument("--unsandboxed", action="store_true", help="worker variant: no sandbox")
     p.add_argument(
         "--passthrough-all",
@@ -109,6 +121,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--orders must be 1 … 100000")
     if args.rate < 0:
         p.error("--rate must be ≥ 0")
+    if any("=" not in item for item in args.env):
+        p.error("--env takes NAME=VALUE")
     args.label = args.label or (f"hold-{args.orders}" if args.hold else f"load-{args.mode}")
     return args
 
@@ -116,12 +130,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ---------------------------------------------------------------- a running stack
 
 
-def worker_metrics_url(stack: BenchStack | None) -> str | None:
-    """The worker's metrics endpoint: the embedded stack's own port, else the settings'."""
+def worker_metrics_urls(stack: BenchStack | None) -> list[str]:
+    """The workers' metrics endpoints: the embedded stack's own ports, else the settings'."""
     from observability.runtime import metrics_address
 
-    address = f"127.0.0.1:{stack.worker_metrics_port}" if stack else metrics_address()
-    return f"http://{address}/metrics" if address else None
+    if stack is None:
+        address = metrics_address()
+        return [f"http://{address}/metrics"] if address else []
+    ports = [stack.worker_metrics_port] + ([stack.activity_metrics_port] if stack.split else [])
+    return [f"http://127.0.0.1:{port}/metrics" for port in ports]
 
 
 def target_endpoints(api_url: str) -> Endpoints:
@@ -486,7 +503,11 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
             return target_pids(endpoints.state_dir) | extra_pids
     else:
         stack = BenchStack.temporary(
-            keep_state=args.keep_state, worker_args=variant, temporal_args=args.temporal_arg
+            keep_state=args.keep_state,
+            worker_args=variant,
+            temporal_args=args.temporal_arg,
+            split_worker=not args.one_worker,
+            extra_env=dict(item.split("=", 1) for item in args.env),
         )
         console.print(f"[dim]starting an embedded stack in {stack.state_dir} …[/dim]")
 
@@ -557,8 +578,9 @@ async def main(argv: list[str] | None = None) -> dict[str, Any]:
         load_from = time.time() - since
         result = await run_load(args, endpoints, db, store_ids, pids)
         load_to = time.time() - since
-        metrics_url = worker_metrics_url(stack)
-        result["sdk_latency"] = await sdk_metrics.scrape(metrics_url) if metrics_url else []
+        result["sdk_latency"] = [
+            row for url in worker_metrics_urls(stack) for row in await sdk_metrics.scrape(url)
+        ]
     finally:
         stop_sampling.set()
         if sampler_task is not None:

@@ -65,14 +65,16 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str]]:
     if result.get("open_peak"):
         out.append(("open orders at once (peak)", str(result["open_peak"])))
     res = result["resources"]
-    if "worker" in res:
-        w = res["worker"]
-        out.append(
-            (
-                "worker CPU mean / peak, RSS peak",
-                f"{w['cpu_mean_pct']:.0f}% / {w['cpu_peak_pct']:.0f}%, {w['rss_peak_mb']:.0f} MB",
+    for role, label in (("worker", "worker"), ("activity-worker", "activities worker")):
+        if role in res:
+            w = res[role]
+            out.append(
+                (
+                    f"{label} CPU mean / peak, RSS peak",
+                    f"{w['cpu_mean_pct']:.0f}% / {w['cpu_peak_pct']:.0f}%,"
+                    f" {w['rss_peak_mb']:.0f} MB",
+                )
             )
-        )
     for role, label in (
         ("temporal", "Temporal server"),
         ("postgres", "PostgreSQL"),
@@ -175,6 +177,7 @@ def plot(result: dict[str, Any], per_order: list[dict[str, Any]], path: Path) ->
     ts = [s["t"] for s in samples]
     for role, colour in (
         ("worker", "tab:blue"),
+        ("activity-worker", "tab:cyan"),
         ("temporal", "tab:green"),
         ("postgres", "tab:purple"),
         ("api", "tab:gray"),

@@ -379,7 +379,7 @@ class StaffSimulator:
 # ---------------------------------------------------------------- resources
 
 
-ROLES = ("worker", "temporal", "postgres", "api", "noop-worker", "bench")
+ROLES = ("worker", "activity-worker", "temporal", "postgres", "api", "noop-worker", "bench")
 
 
 @dataclass

@@ -33,6 +33,7 @@ from workflows.search_attributes import dev_server_flags
 
 ADMIN_TOKEN = "o2o-dev-admin-token"
 LOOPBACK = "127.0.0.1"
+ACTIVITY_WORKER = "activity-worker"
 
 
 def free_port() -> int:
@@ -74,6 +75,9 @@ class BenchStack:
     state_dir: Path
     keep_state: bool = False
     worker_args: list[str] | None = None  # default: [python, -m, cli, worker]
+    # As `o2o dev` runs it: a workflows worker and an activities worker (worker.py); False:
+    # one worker process for everything (the comparison), as does any `worker_args` variant.
+    split_worker: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
     temporal_args: list[str] = field(default_factory=list)  # e.g. --sqlite-pragma …
     temporal_port: int = field(default_factory=free_port)
@@ -81,6 +85,7 @@ class BenchStack:
     smtp_port: int = field(default_factory=free_port)
     sms_port: int = field(default_factory=free_port)
     worker_metrics_port: int = field(default_factory=free_port)
+    activity_metrics_port: int = field(default_factory=free_port)
     database_url: str = ""
     _pg: Any = None
     _pg_socket_dir: str = ""
@@ -179,7 +184,9 @@ class BenchStack:
         if not self.keep_state:
             await asyncio.to_thread(shutil.rmtree, self.state_dir, True)
 
-    async def start_child(self, name: str, args: list[str]) -> Child:
+    async def start_child(
+        self, name: str, args: list[str], env: dict[str, str] | None = None
+    ) -> Child:
         log = self.state_dir / f"{name}.log"
         child = self._children.get(name) or Child(name, args, log)
         child.args = args
@@ -187,7 +194,7 @@ class BenchStack:
         try:
             child.process = await asyncio.create_subprocess_exec(
                 *args,
-                env=self.env(),
+                env=self.env() | (env or {}),
                 stdout=out,
                 stderr=asyncio.subprocess.STDOUT,
                 stdin=asyncio.subprocess.DEVNULL,
@@ -347,15 +354,29 @@ class BenchStack:
 
     # ------------------------------------------------------------ worker and API
 
-    async def start_worker(self) -> Child:
-        args = self.worker_args or [sys.executable, "-m", "cli", "worker"]
-        child = await self.start_child("worker", args)
-        await self.wait_for_log(child, "polling", within=90)
-        return child
+    def worker_names(self) -> list[str]:
+        return ["worker", ACTIVITY_WORKER] if self.split else ["worker"]
 
-    async def kill_worker(self) -> None:
+    @property
+    def split(self) -> bool:
+        return self.split_worker and not self.worker_args
+
+    async def start_worker(self, name: str | None = None) -> None:
+        """Start the worker processes (or the one named): "worker" runs the workflows, and
+        with `split` ACTIVITY_WORKER the activities, with metrics on a port of its own."""
+        cli = [sys.executable, "-m", "cli", "worker"]
+        for each in [name] if name else self.worker_names():
+            if each == ACTIVITY_WORKER:
+                env = {"WORKER_METRICS_PORT": str(self.activity_metrics_port)}
+                child = await self.start_child(each, [*cli, "--role", "activities"], env)
+            else:
+                args = self.worker_args or [*cli, "--role", "workflows" if self.split else "all"]
+                child = await self.start_child(each, args)
+            await self.wait_for_log(child, "polling", within=90)
+
+    async def kill_worker(self, name: str = "worker") -> None:
         """SIGKILL: no shutdown, no goodbye — in-flight tasks are lost to the server's timeouts."""
-        await self.stop_child("worker", sig=signal.SIGKILL, within=10)
+        await self.stop_child(name, sig=signal.SIGKILL, within=10)
 
     async def wait_for_log(self, child: Child, needle: str, *, within: float) -> None:
         deadline = time.monotonic() + within

@@ -75,7 +75,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 async def run_one(plan: Plan, args: argparse.Namespace) -> dict[str, Any]:
     # Metrics off: two workers on one machine would want the same port.
-    stack = BenchStack.temporary(extra_env={"WORKER_METRICS_PORT": "0"})
+    stack = BenchStack.temporary(extra_env={"WORKER_METRICS_PORT": "0"}, split_worker=False)
     console.print(f"[dim]{plan.label}: starting a stack in {stack.state_dir} …[/dim]")
     db: Db | None = None
     submitter: Submitter | None = None

@@ -15,6 +15,7 @@ from cli.modules import GROUPS, order_app
 from cli.operations import reconcile_command, stuck_command
 from cli.replay import redrive_command, replay_command
 from cli.upgrade import upgrade_check_command
+from settings import WorkerRole
 
 app = typer.Typer(
     help="o2o-dispatch: durable dispatch of online orders to offline stores.",
@@ -61,13 +62,22 @@ def dev() -> None:
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    role: Annotated[
+        WorkerRole | None,
+        typer.Option(
+            help="all: everything in this process; workflows / activities: one half each,"
+            " for two processes on one task queue (notices then never queue workflow tasks)."
+            " Default: WORKER_ROLE (all)"
+        ),
+    ] = None,
+) -> None:
     """Run a worker: the order workflows and their activities."""
     import worker as worker_module
     from models.db import SchemaBehind
 
     try:
-        asyncio.run(worker_module.main())
+        asyncio.run(worker_module.main(role=role))
     except SchemaBehind as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
