@@ -212,6 +212,12 @@ def _print_ready(
             f"{person.phone}  {person.name}: the code arrives on the SMS sink page "
             f"http://127.0.0.1:{settings.SMS_SINK_PORT}/",
         )
+    if settings.WORKER_METRICS_PORT:
+        table.add_row(
+            "Worker metrics",
+            f"http://{settings.WORKER_METRICS_HOST}:{settings.WORKER_METRICS_PORT}/metrics"
+            f" (workflows), :{activities_metrics_port()}/metrics (activities, notices)",
+        )
     table.add_row("Temporal UI", f"http://{t_host}:{settings.TEMPORAL_UI_PORT}")
     table.add_row("Temporal gRPC", settings.TEMPORAL_ADDRESS)
     table.add_row(
@@ -228,6 +234,22 @@ def _print_ready(
         )
     console.print(table)
     console.print("Press Ctrl-C to stop everything.")
+
+
+def activities_metrics_port() -> int:
+    """The activities worker's metrics port in `o2o dev`: next to the workflows worker's."""
+    return settings.WORKER_METRICS_PORT + 1 if settings.WORKER_METRICS_PORT else 0
+
+
+def _processes() -> list[tuple[str, list[str], dict[str, str], str]]:
+    """The supervised processes: name, `o2o` arguments, environment, log file. The worker
+    runs as its two halves (worker.py): the workflows, and the activities beside them."""
+    activities = {"WORKER_METRICS_PORT": str(activities_metrics_port())}
+    return [
+        ("worker", ["worker", "--role", "workflows"], {}, "worker.log"),
+        ("activities worker", ["worker", "--role", "activities"], activities, "activities.log"),
+        ("HTTP API", ["api"], {}, "api.log"),
+    ]
 
 
 async def run() -> None:
@@ -303,8 +325,8 @@ async def run() -> None:
 
         cli = [sys.executable, "-m", "cli"]
         parts += [
-            Supervised(name, [*cli, command], env, state / f"{command}.log")
-            for name, command in (("worker", "worker"), ("HTTP API", "api"))
+            Supervised(name, [*cli, *command], env | extra, state / log)
+            for name, command, extra, log in _processes()
         ]
         for part in parts:
             await part.start()

@@ -105,6 +105,8 @@ async def test_a_killed_worker_and_api_are_restarted_and_the_stack_stays_up(
     stack: Stack,
 ) -> None:
     worker = int((await stack.line_matching(r"started worker \(pid (\d+)\)"))[1])
+    # The worker runs as its two halves (worker.py): the workflows, then the activities.
+    await stack.line_matching(r"started activities worker \(pid (\d+)\)")
     api = int((await stack.line_matching(r"started HTTP API \(pid (\d+)\)"))[1])
     await stack.line_matching(r"o2o-dispatch is running")
 
