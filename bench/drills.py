@@ -38,11 +38,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console
 
 from bench import report
-from bench.load import set_rule
+from bench.load import stores_under_rule
 from bench.run import Db, StaffSimulator, Submitter, tally, tally_line, wait_until
 from bench.stack import BenchStack
 
@@ -152,16 +151,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         await stack.start()
         endpoints = stack.endpoints()
-        db = Db(endpoints.database_url)
-        stores = [
-            int(r[0]) for r in await db.fetch("SELECT id FROM store WHERE active ORDER BY id")
-        ]
-        async with httpx.AsyncClient(
-            base_url=endpoints.api_url,
-            headers={"Authorization": f"Bearer {endpoints.admin_token}"},
-            timeout=30,
-        ) as http:
-            await set_rule(http, args)
+        db, stores = await stores_under_rule(endpoints, args)
         prefix = f"D{int(time.time()) % 10_000_000:07d}"
         submitter = Submitter(endpoints, prefix=prefix, store_ids=stores, retry_for=180)
         await submitter.open()

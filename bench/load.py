@@ -273,6 +273,20 @@ async def set_rule(http: httpx.AsyncClient, args: argparse.Namespace) -> dict[st
     return dict(old.json())
 
 
+async def stores_under_rule(endpoints: Endpoints, args: argparse.Namespace) -> tuple[Db, list[int]]:
+    """A fresh stack made ready for a run: its database, its active stores, the run's rule
+    (the drills and the two-worker bench start this way)."""
+    db = Db(endpoints.database_url)
+    stores = [int(r[0]) for r in await db.fetch("SELECT id FROM store WHERE active ORDER BY id")]
+    async with httpx.AsyncClient(
+        base_url=endpoints.api_url,
+        headers={"Authorization": f"Bearer {endpoints.admin_token}"},
+        timeout=30,
+    ) as http:
+        await set_rule(http, args)
+    return db, stores
+
+
 async def restore_rule(http: httpx.AsyncClient, old: dict[str, Any]) -> None:
     body = {k: v for k, v in old.items() if k not in ("order_type", "updated_at")}
     with contextlib.suppress(httpx.HTTPError):

@@ -33,10 +33,9 @@ from pathlib import Path
 from signal import SIGKILL
 from typing import Any
 
-import httpx
 from rich.console import Console
 
-from bench.load import set_rule
+from bench.load import stores_under_rule
 from bench.run import Db, Submitter, tally, tally_line, wait_until
 from bench.stack import BenchStack
 
@@ -86,14 +85,7 @@ async def run_one(plan: Plan, args: argparse.Namespace) -> dict[str, Any]:
             second = await stack.start_child("worker-2", [sys.executable, "-m", "cli", "worker"])
             await stack.wait_for_log(second, "polling", within=90)
         endpoints = stack.endpoints()
-        db = Db(endpoints.database_url)
-        stores = [int(r[0]) for r in await db.fetch("SELECT id FROM store WHERE active")]
-        async with httpx.AsyncClient(
-            base_url=endpoints.api_url,
-            headers={"Authorization": f"Bearer {endpoints.admin_token}"},
-            timeout=30,
-        ) as http:
-            await set_rule(http, args)
+        db, stores = await stores_under_rule(endpoints, args)
         prefix = f"W{plan.workers}{int(plan.kill_second)}{int(time.time()) % 1_000_000:06d}"
         submitter = Submitter(endpoints, prefix=prefix, store_ids=stores, retry_for=180)
         await submitter.open()
