@@ -90,12 +90,6 @@ async def list_orders(
         staff_id=assignee_id,
         staff_param="assignee_id",
     )
-    query = select(Order)
-    mine = scope.visible(
-        caller, store=Order.store_id, subsite=Order.subsite_id, staff=Order.assignee_id
-    )
-    if mine is not None:
-        query = query.where(mine)
     filters = {
         "store_id": store_id,
         "subsite_id": subsite_id,
@@ -104,9 +98,15 @@ async def list_orders(
         "assignee_id": assignee_id,
         "escalated": escalated,
     }
-    for name, value in filters.items():
-        if value is not None:
-            query = query.where(getattr(Order, name) == value)
+    query = scope.narrowed(
+        select(Order),
+        caller,
+        Order,
+        filters,
+        store=Order.store_id,
+        subsite=Order.subsite_id,
+        staff=Order.assignee_id,
+    )
     total = (await db.exec(select(func.count()).select_from(query.subquery()))).one()
     rows = (
         await db.exec(

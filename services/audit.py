@@ -88,10 +88,6 @@ def entries(
 ) -> SelectOfScalar[AuditEntry]:
     """The entries the caller may read (a manager: their store's; a sub-site admin: their
     sub-site's; head office: all), filtered, newest first. The API and the console read this."""
-    query = select(AuditEntry).order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
-    mine = scope.visible(caller, store=AuditEntry.store_id, subsite=AuditEntry.subsite_id)
-    if mine is not None:
-        query = query.where(mine)
     wanted = {
         "kind": kind,
         "object_id": object_id,
@@ -99,9 +95,14 @@ def entries(
         "store_id": store_id,
         "subsite_id": subsite_id,
     }
-    for name, value in wanted.items():
-        if value is not None:
-            query = query.where(getattr(AuditEntry, name) == value)
+    query = scope.narrowed(
+        select(AuditEntry).order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc()),
+        caller,
+        AuditEntry,
+        wanted,
+        store=AuditEntry.store_id,
+        subsite=AuditEntry.subsite_id,
+    )
     if since is not None:
         query = query.where(col(AuditEntry.at) >= since)
     if until is not None:

@@ -15,11 +15,13 @@ naming something outside the scope is refused (`check_filters`), never answered 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, false
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from models import Role, Staff, Store
 from services.errors import Forbidden
@@ -37,6 +39,7 @@ class Principal:
 
 
 UNLIMITED = (Role.HEAD_OFFICE, Role.SERVICE)
+T = TypeVar("T")
 
 
 def visible(
@@ -54,6 +57,28 @@ def visible(
         return false()  # the query has nothing this role could own
     condition: ColumnElement[bool] = column == value
     return condition
+
+
+def narrowed(
+    query: SelectOfScalar[T],
+    caller: Principal,
+    model: Any,
+    equal: Mapping[str, object],
+    *,
+    store: Any = None,
+    subsite: Any = None,
+    staff: Any = None,
+) -> SelectOfScalar[T]:
+    """`query` within the caller's scope (`visible` over the columns named), then only the
+    rows whose `model` columns equal each value given (None: not filtered) — the one shape
+    of every list's query."""
+    mine = visible(caller, store=store, subsite=subsite, staff=staff)
+    if mine is not None:
+        query = query.where(mine)
+    for name, value in equal.items():
+        if value is not None:
+            query = query.where(getattr(model, name) == value)
+    return query
 
 
 def in_scope(
