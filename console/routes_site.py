@@ -44,12 +44,7 @@ async def site_admin(person: SignedIn) -> Person:
 
 def as_admin(person: Person) -> Principal:
     """The principal the person acts with here: their sub-site's admin."""
-    return Principal(
-        name=person.principal.name,
-        role=Role.SUBSITE_ADMIN,
-        staff_id=person.staff.id,
-        subsite_id=person.store.subsite_id,
-    )
+    return person.acting_as(Role.SUBSITE_ADMIN)
 
 
 SiteAdmin = Annotated[Person, Depends(site_admin)]
