@@ -14,6 +14,7 @@ from console import (
     routes_reports,
     routes_signin,
     routes_site,
+    routes_stores,
 )
 from console.auth import CsrfRefused, PageRefused, SignInFirst, sign_in_url
 from console.web import HERE, redirect, refused
@@ -40,7 +41,15 @@ async def _csrf_refused(request: Request, exc: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     """Add the console to the API app (before the site entry's catch-all GET)."""
-    modules = (routes_signin, routes_pages, routes_manager, routes_reports, routes_site, routes_hq)
+    modules = (
+        routes_signin,
+        routes_pages,
+        routes_manager,
+        routes_reports,
+        routes_site,
+        routes_stores,
+        routes_hq,
+    )
     for module in (*modules, routes_link):
         app.include_router(module.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -135,7 +135,8 @@ async def audit_page(
     kind: str | None = None,
     object_id: str | None = None,
 ) -> Response:
-    """Who changed what in the store: everything, or one kind, or one object."""
+    """Who changed what in the person's widest scope (their store; their sub-site for its
+    admin; everything for head office): everything, or one kind, or one object."""
     if kind and kind not in KINDS:
         return refused(
             request, 422, f"kind: one of {', '.join(KINDS)}", person=person, back="/console/audit"
@@ -143,7 +144,7 @@ async def audit_page(
     try:
         page = await api_audit.list_audit(
             db=db,
-            caller=person.principal,
+            caller=person.widest,
             kind=cast(api_audit.Kind, kind) if kind else None,
             object_id=object_id or None,
             actor=None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from console import session
 from console.i18n import LANGUAGES, translator
 from console.session import Person
 from models.base import utcnow
-from services.errors import DomainError
+from services.errors import DomainError, Invalid
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -89,14 +89,46 @@ async def attempt(
     enforces (services.errors.DomainError, which the JSON API answers through its handler)."""
     try:
         await call()
-    except HTTPException as exc:
-        return refused(request, exc.status_code, str(exc.detail), person=person, back=back)
-    except ValidationError as exc:
-        detail = "; ".join(str(e["msg"]) for e in exc.errors())
-        return refused(request, 422, detail, person=person, back=back)
-    except DomainError as exc:
-        return refused(request, exc.status, exc.message, person=person, back=back)
+    except (HTTPException, ValidationError, DomainError) as exc:
+        status, detail = refusal_of(exc)
+        return refused(request, status, detail, person=person, back=back)
     return None
+
+
+def refusal_of(exc: HTTPException | ValidationError | DomainError) -> tuple[int, str]:
+    """The status and message of a refusal, whichever layer made it."""
+    if isinstance(exc, HTTPException):
+        return exc.status_code, str(exc.detail)
+    if isinstance(exc, DomainError):
+        return exc.status, exc.message
+    return 422, "; ".join(str(e["msg"]) for e in exc.errors())
+
+
+def field_errors(
+    exc: HTTPException | ValidationError | DomainError, fields: Collection[str]
+) -> dict[str, str] | None:
+    """A refusal as messages at the form's fields ("" for one about the form as a whole):
+    a body that does not validate, a service's `Invalid`, or a refusal whose message begins
+    with a field's name ("is_default: ..."), as the API's say. None: not about the form
+    (a scope refusal, a missing object), for the refusal page."""
+    found: list[tuple[str, str]] = []
+    if isinstance(exc, ValidationError):
+        for e in exc.errors():
+            name = str(e["loc"][0]) if e["loc"] else ""
+            found.append((name, str(e["msg"]).removeprefix("Value error, ")))
+    elif isinstance(exc, Invalid):
+        found = [(str(p.loc[-1]) if p.loc else "", p.msg) for p in exc.problems]
+    else:
+        status, text = refusal_of(exc)
+        if status not in (409, 422):
+            return None
+        name, colon, rest = text.partition(": ")
+        found = [(name, rest) if colon and name in fields else ("", text)]
+    out: dict[str, str] = {}
+    for name, message in found:
+        name = name if name in fields else ""
+        out[name] = f"{out[name]}; {message}" if name in out else message
+    return out
 
 
 def refused(

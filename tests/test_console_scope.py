@@ -9,11 +9,11 @@ import re
 
 import httpx
 
-from models import Order, OrderStatus, Staff, StaffRole, Store, SubSiteAdmin
+from models import Order, OrderStatus, Staff, StaffRole, SubSiteAdmin
 from models.db import session
 from tests.api_helpers import admin
 from tests.conftest import Dispatch
-from tests.factories import make_store_world
+from tests.factories import make_store_world, sibling_store
 from tests.test_api_orders import order_body, submit, wait_for_round
 from tests.test_console_hq import listed_as_admin
 from tests.test_console_pages import csrf_of, sign_in
@@ -81,16 +81,8 @@ async def test_a_sub_site_admin_acts_on_their_sub_sites_orders(
     """The manager of another store of the same sub-site: refused as a manager, then, once
     listed as the sub-site's admin, the order's manager actions are theirs."""
     world = await make_store_world(consultants=1)
+    sibling = await sibling_store(world)
     async with session() as db:
-        sibling = Store(
-            subsite_id=world.subsite.id,
-            code=f"{world.subsite.code}-sibling",
-            name="Sibling",
-            region_code="CN-BJ",
-            city="Beijing",
-        )
-        db.add(sibling)
-        await db.flush()
         admin_person = Staff(
             store_id=sibling.id, role=StaffRole.MANAGER, name="Sibling manager", phone=PHONE
         )
