@@ -15,6 +15,7 @@ from console import (
     routes_signin,
     routes_site,
     routes_stores,
+    routes_subsites,
 )
 from console.auth import CsrfRefused, PageRefused, SignInFirst, sign_in_url
 from console.web import HERE, redirect, refused
@@ -49,6 +50,7 @@ def install(app: FastAPI) -> None:
         routes_site,
         routes_stores,
         routes_hq,
+        routes_subsites,
     )
     for module in (*modules, routes_link):
         app.include_router(module.router)

@@ -21,7 +21,7 @@ from api.access import check_store
 from api.deps import DB
 from console.auth import Form, PageRefused, SignedIn
 from console.session import Person
-from console.web import field_errors, redirect, refusal_of, refused, render
+from console.web import at_fields, redirect, render, undo
 from models import Store
 from services.errors import DomainError
 from services.scope import Principal
@@ -104,12 +104,9 @@ async def change_store(
             store_id=store_id, body=body, request=request, db=db, caller=caller
         )
     except (ValidationError, HTTPException, DomainError) as exc:
-        errors = field_errors(exc, FIELDS)
-        if errors is None:
-            status, detail = refusal_of(exc)
-            return refused(request, status, detail, person=person, back=back)
-        await db.rollback()  # nothing of the refused change stays; the rows as stored
-        for row in (store, person.staff, person.store):
-            await db.refresh(row)
+        errors = at_fields(request, person, exc, FIELDS, back)
+        if isinstance(errors, Response):
+            return errors
+        await undo(db, person, store)  # nothing of the refused change stays
         return _page(request, person, store, values=shown, errors=errors, status=422)
     return redirect(request, f"{back}?done=saved")

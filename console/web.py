@@ -12,6 +12,8 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from console import session
 from console.i18n import LANGUAGES, translator
@@ -129,6 +131,30 @@ def field_errors(
         name = name if name in fields else ""
         out[name] = f"{out[name]}; {message}" if name in out else message
     return out
+
+
+def at_fields(
+    request: Request,
+    person: Person,
+    exc: HTTPException | ValidationError | DomainError,
+    fields: Collection[str],
+    back: str,
+) -> dict[str, str] | Response:
+    """A form's refusal: its messages at the fields, or, when it is not about the form (a
+    scope refusal, a missing object), the refusal page."""
+    errors = field_errors(exc, fields)
+    if errors is None:
+        status, detail = refusal_of(exc)
+        return refused(request, status, detail, person=person, back=back)
+    return errors
+
+
+async def undo(db: AsyncSession, person: Person, *rows: SQLModel) -> None:
+    """Roll a refused change back and read the rows the page shows again as stored (the
+    rollback expires them, and a template cannot load them lazily)."""
+    await db.rollback()
+    for row in (person.staff, person.store, *rows):
+        await db.refresh(row)
 
 
 def refused(
