@@ -8,6 +8,7 @@ from fastapi.staticfiles import StaticFiles
 
 from console import (
     routes_hq,
+    routes_hq_rules,
     routes_link,
     routes_manager,
     routes_pages,
@@ -51,6 +52,7 @@ def install(app: FastAPI) -> None:
         routes_stores,
         routes_hq,
         routes_subsites,
+        routes_hq_rules,
     )
     for module in (*modules, routes_link):
         app.include_router(module.router)
