@@ -22,6 +22,7 @@ from console.routes_hq import as_head_office
 from console.web import refused, render
 from models import SubSite
 from models.base import utcnow
+from reports.fairness import TOO_SMALL, VERDICTS, judgement
 from reports.summary import SECTIONS, Where
 from services.audit import KINDS
 
@@ -53,6 +54,9 @@ async def fairness_page(request: Request, db: DB, person: Manager, days: int = 3
         days=days,
         periods=PERIODS,
         bar=BAR,
+        # The verdict in the page's language: the report's own sentence, translated.
+        verdict=VERDICTS[judgement(report.p_value)],
+        too_small=TOO_SMALL if report.too_small and report.p_value is not None else "",
     )
 
 

@@ -97,7 +97,8 @@ async def test_a_manager_reads_fairness_and_the_stores_changes_on_pages(
 
     fair = await api.get("/console/reports/fairness?days=7")
     assert fair.status_code == 200, fair.text
-    assert "data-verdict" in fair.text and "too small" in fair.text
+    # The manager reads Chinese: the verdict too (the API's English sentence, translated).
+    assert "data-verdict" in fair.text and "样本太少" in fair.text
     assert f'data-share="{first["staff_id"]}"' in fair.text
     assert (await api.get("/console/reports/fairness?days=5")).status_code == 422
 
