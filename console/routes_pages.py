@@ -32,7 +32,7 @@ from console.session import Person
 from console.story import WIDTH as STORY_WIDTH
 from console.story import draw_of, temporal_link
 from console.web import attempt, redirect, refused, render
-from models import Staff
+from models import Staff, Store
 from models.db import session as db_session
 from workflows.contracts import CANCEL_REASONS
 
@@ -158,6 +158,7 @@ async def story_page(order_id: str, request: Request, db: DB, person: SignedIn) 
     }
     ids |= {i for _, d in rounds for i in d.excluded}
     found = (await db.exec(select(Staff).where(col(Staff.id).in_(ids)))).all() if ids else []
+    store = await db.get(Store, detail.store_id) if detail.store_id else None
     return render(
         request,
         "story.html",
@@ -167,6 +168,7 @@ async def story_page(order_id: str, request: Request, db: DB, person: SignedIn) 
         names={s.id: s.name for s in found},
         temporal_url=temporal_link(order_id),
         width=STORY_WIDTH,
+        store_name=store.name if store else "",
     )
 
 

@@ -66,8 +66,17 @@ def render(
         request, staff_language=staff_language or (person.staff.language if person else None)
     )
     _: Callable[..., str] = translator(lang)
+
+    def term(group: str, value: object) -> str:
+        """A value of the domain (an event kind, a channel, a reason) in the page's
+        language when the catalog names it (`group.value`), else as it is."""
+        key = f"{group}.{value}"
+        text = _(key)
+        return str(value) if text == key else text
+
     values = {
         "_": _,
+        "term": term,
         "lang": lang,
         "csrf": session.current(request).csrf,
         "person": person,

@@ -69,7 +69,9 @@ async def test_the_story_page_shows_the_draw_notices_and_events(
     assert page.text.count("★") == 1  # the chosen one
     assert f"/workflows/order-{body['order_id']}" in page.text
     assert 'data-section="notices"' in page.text and "<strong>sms</strong>" in page.text
-    assert "<strong>routed</strong>" in page.text and "<strong>assigned</strong>" in page.text
+    # The events by kind, each named in the manager's language (Chinese).
+    assert 'data-event="routed"' in page.text and 'data-event="assigned"' in page.text
+    assert "<strong>已定门店</strong>" in page.text and "<strong>已派单</strong>" in page.text
 
     await api.post("/console/sign-out", data={})
     assert (await sign_in(api, dispatch.sinks, other.manager)).status_code == 303
