@@ -274,7 +274,9 @@ def test_every_roles_pages_in_chinese(
         ("/console/hq/sites", "hq-sites"),
         (f"/console/hq/sites/{sh}", "hq-site"),
         ("/console/hq/rules/new", "hq-rule"),
+        ("/console/audit", "hq-audit"),
         ("/console/reports?scope=all", "hq-reports"),
     ):
         visit(office, f"{base}{path}", name)
+    expect(office.get_by_role("heading", level=1)).to_contain_text("全部门店")  # the scope
     office.close()
