@@ -105,7 +105,7 @@ def test_head_office_runs_the_sub_sites_and_its_rules(
 ) -> None:
     page = hq.new_page()
     page.goto(f"{stack.url}/console")
-    page.get_by_role("link", name="Sub-sites").click()
+    page.get_by_role("link", name="Sites and regions").click()
     expect(page.locator('[data-site="sh"]')).to_be_visible()
     page.get_by_text("A new sub-site…").click()
     page.get_by_label("Code").fill("hz")
@@ -142,7 +142,7 @@ def test_head_office_runs_the_sub_sites_and_its_rules(
     assert (moved["old"], moved["new"]) == ({"is_default": False}, {"is_default": True})
 
     # Head office's own rule, after its preview.
-    page.get_by_role("link", name="Head office's rules").click()
+    page.get_by_role("link", name="Head office's rule", exact=True).click()
     expect(page.get_by_role("heading", name=re.compile("Head office's rule"))).to_be_visible()
     page.get_by_label("Largest weight in the draw").fill("20")
     page.get_by_role("button", name="Preview the change").click()
