@@ -206,6 +206,8 @@ class StorePublic(Public):
     region_code: str
     city: str
     address: str
+    phone: str | None
+    email: str | None
     timezone: str
     is_default: bool
     active: bool

@@ -27,6 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from api.access import ADMINS, check_store, forbidden, require
 from api.deps import DB, Caller, Principal
 from api.public import Page, StorePublic, page_of
+from api.schemas import EmailAddress, PhoneNumber
 from api.staff import wake_stores
 from api.subsites import short_code, subdivision_code
 from models import Role, Staff, Store, SubSite
@@ -61,6 +62,8 @@ class StoreFields(BaseModel):
         default=None, min_length=1, max_length=100, description="as the GeoIP database spells it"
     )
     address: str | None = Field(default=None, max_length=300)
+    phone: PhoneNumber = Field(default=None, max_length=32, description="the store's, E.164")
+    email: EmailAddress = Field(default=None, max_length=254, description="the store's")
     timezone: str | None = Field(
         default=None, max_length=64, description="IANA, e.g. Asia/Shanghai"
     )
@@ -93,7 +96,7 @@ class StoreIn(StoreFields):
 
 
 class StorePatch(StoreFields):
-    """Only the fields sent change."""
+    """Only the fields sent change; `null` clears the phone or e-mail."""
 
     subsite_id: int | None = Field(default=None, ge=1, description="head office only")
 
@@ -111,10 +114,25 @@ async def _subsite(db: AsyncSession, subsite_id: int) -> SubSite:
     return site
 
 
-async def _clear_default(db: AsyncSession, subsite_id: int) -> None:
+async def _clear_default(
+    db: AsyncSession, subsite_id: int, *, actor: str, keep: int | None = None
+) -> None:
     """Before a store becomes the sub-site's default, the one before gives up the flag (the
-    unique index allows one; this runs before the new flag is flushed)."""
+    unique index allows one; this runs before the new flag is flushed). That store changed
+    too: its own audit entry says so."""
+    before = await _default_of(db, subsite_id)
     await db.exec(update(Store).where(col(Store.subsite_id) == subsite_id).values(is_default=False))
+    if before is not None and before.id != keep:
+        await audit.record(
+            db,
+            actor=actor,
+            kind="store",
+            object_id=before.id,
+            old={"is_default": True},
+            new={"is_default": False},
+            store_id=before.id,
+            subsite_id=subsite_id,
+        )
 
 
 async def _default_of(db: AsyncSession, subsite_id: int) -> Store | None:
@@ -170,7 +188,7 @@ async def create_store(body: StoreIn, db: DB, caller: Caller, response: Response
     await check_store_region(db=db, subsite_id=body.subsite_id, region_code=body.region_code)
     first = await _default_of(db, body.subsite_id) is None  # the first store is the default
     if body.is_default:
-        await _clear_default(db, body.subsite_id)
+        await _clear_default(db, body.subsite_id, actor=caller.name)
     store = Store(**body.model_dump(exclude_none=True) | ({"is_default": True} if first else {}))
     db.add(store)
     await audit.record(
@@ -234,7 +252,9 @@ async def update_store(
             )
     rezoned = "timezone" in changes and changes["timezone"] != store.timezone
     if changes.get("is_default"):
-        await _clear_default(db, changes.get("subsite_id", store.subsite_id))
+        await _clear_default(
+            db, changes.get("subsite_id", store.subsite_id), actor=caller.name, keep=store_id
+        )
     for name, value in changes.items():
         setattr(store, name, value)
     db.add(store)

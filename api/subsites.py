@@ -197,10 +197,12 @@ async def _conflicts(
     for what, value, condition in checks:
         other = (await db.exec(select(SubSite).where(condition, SubSite.id != exclude))).first()
         if other is not None:
-            detail = f"sub-site {other.code} (#{other.id}) already has {what} {value}".rstrip()
+            # Led by the field's name, so a form shows the message at that field.
+            detail = f"{what}: sub-site {other.code} (#{other.id}) already has {what} {value}"
             if what == "head office":
-                detail = f"sub-site {other.code} (#{other.id}) is the head office already"
-            raise HTTPException(409, detail)
+                detail = f"is_head_office: sub-site {other.code} (#{other.id}) is the head office"
+                detail += " already"
+            raise HTTPException(409, detail.rstrip())
 
 
 async def _commit(db: AsyncSession) -> None:

@@ -8,12 +8,15 @@ from fastapi.staticfiles import StaticFiles
 
 from console import (
     routes_hq,
+    routes_hq_rules,
     routes_link,
     routes_manager,
     routes_pages,
     routes_reports,
     routes_signin,
     routes_site,
+    routes_stores,
+    routes_subsites,
 )
 from console.auth import CsrfRefused, PageRefused, SignInFirst, sign_in_url
 from console.web import HERE, redirect, refused
@@ -40,7 +43,17 @@ async def _csrf_refused(request: Request, exc: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     """Add the console to the API app (before the site entry's catch-all GET)."""
-    modules = (routes_signin, routes_pages, routes_manager, routes_reports, routes_site, routes_hq)
+    modules = (
+        routes_signin,
+        routes_pages,
+        routes_manager,
+        routes_reports,
+        routes_site,
+        routes_stores,
+        routes_hq,
+        routes_subsites,
+        routes_hq_rules,
+    )
     for module in (*modules, routes_link):
         app.include_router(module.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -27,6 +27,9 @@ from console.session import Person
 from console.web import attempt, redirect, refused, render
 from models import OrderStatus, Role, Store, SubSite
 from operations.errors import OperationError
+from operations.reconcile import Reconciled
+from operations.reconcile import reconcile as reconcile_order
+from operations.redrive import Redriven
 from operations.redrive import redrive as redrive_order
 from services.scope import Principal
 
@@ -41,7 +44,7 @@ async def head_office(person: SignedIn) -> Person:
 
 def as_head_office(person: Person) -> Principal:
     """The principal the person acts with here: head office."""
-    return Principal(name=person.principal.name, role=Role.HEAD_OFFICE, staff_id=person.staff.id)
+    return person.acting_as(Role.HEAD_OFFICE)
 
 
 HeadOffice = Annotated[Person, Depends(head_office)]
@@ -178,15 +181,36 @@ async def stuck_page(request: Request, db: DB, person: HeadOffice) -> Response:
     )
 
 
-@router.post("/stuck/{order_id}/redrive")
-async def redrive(order_id: str, request: Request, person: HeadOffice, form: Form) -> Response:
-    """A new selection, or a reset of a failed run (what `o2o redrive` does); its answer is
-    shown on the stuck page."""
+@router.post("/stuck/{order_id}/{action}")
+async def move_on(
+    order_id: str, action: str, request: Request, person: HeadOffice, form: Form
+) -> Response:
+    """The stuck finder's own actions, as `o2o redrive` and `o2o reconcile` run them: a new
+    selection or a reset of a failed run; the database row set from the workflow's state.
+    (Reassign and cancel are the order page's, which acts with head office's scope.) The
+    answer is shown on the stuck page."""
+    if action not in ("redrive", "reconcile"):
+        return refused(
+            request, 404, f"no action {action!r}", person=person, back="/console/hq/stuck"
+        )
     try:
         client = await temporal_client(request)
-        done = await redrive_order(client, order_id, reason=f"re-driven by {person.staff.name}")
+        if action == "redrive":
+            reason = f"re-driven by {person.staff.name}"
+            done: Redriven | Reconciled = await redrive_order(client, order_id, reason=reason)
+        else:
+            done = await reconcile_order(client, order_id)
     except HTTPException as exc:
         return refused(request, exc.status_code, str(exc.detail), person=person)
     except OperationError as exc:
         return refused(request, 409, str(exc), person=person, back="/console/hq/stuck")
-    return render(request, "hq_stuck.html", person=person, stuck=[], unchecked="", redriven=done)
+    redriven, reconciled = (done, None) if action == "redrive" else (None, done)
+    return render(
+        request,
+        "hq_stuck.html",
+        person=person,
+        stuck=[],
+        unchecked="",
+        redriven=redriven,
+        reconciled=reconciled,
+    )

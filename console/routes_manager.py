@@ -70,12 +70,13 @@ async def roster_page(request: Request, db: DB, person: Manager) -> Response:
         for s in people
     }
     zone = ZoneInfo(person.store.timezone)
-    days: dict[str, list[dict[str, Any]]] = {}
+    # Keyed by (month-day, weekday number): the page names the weekday in its language.
+    days: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for slot in slots:  # by the store's local day, in its local time
         start = datetime.fromisoformat(slot["starts_at"]).astimezone(zone)
         end = datetime.fromisoformat(slot["ends_at"]).astimezone(zone)
         shown = {**slot, "from": start.strftime("%H:%M"), "to": end.strftime("%H:%M")}
-        days.setdefault(start.strftime("%m-%d %a"), []).append(shown)
+        days.setdefault((start.strftime("%m-%d"), start.weekday()), []).append(shown)
     for row in duty["on_duty"]:
         row["until"] = datetime.fromisoformat(row["slot"]["ends_at"]).astimezone(zone)
     return render(

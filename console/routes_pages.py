@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from api import customers as api_customers
 from api import orders as api_orders
 from api import staff as api_staff
-from api.access import load_order
+from api.access import MANAGERS, load_order
 from api.deps import DB, Temporal
 from api.schemas import CancelIn, ReassignIn, RedispatchIn, StaffActionIn
 from console import session
@@ -32,7 +32,7 @@ from console.session import Person
 from console.story import WIDTH as STORY_WIDTH
 from console.story import draw_of, temporal_link
 from console.web import attempt, redirect, refused, render
-from models import Staff
+from models import Staff, Store
 from models.db import session as db_session
 from workflows.contracts import CANCEL_REASONS
 
@@ -108,22 +108,22 @@ async def resume(request: Request, db: DB, person: SignedIn, form: Form) -> Resp
 
 @router.get("/orders/{order_id}")
 async def order_page(order_id: str, request: Request, db: DB, person: SignedIn) -> Response:
+    """The order with its actions: the holder's, and the manager's for anyone whose widest
+    role (store manager, sub-site admin, head office) covers the order's store."""
+    caller = person.widest
     try:
-        order = await load_order(db, person.principal, order_id)  # the API's own scope check
+        order = await load_order(db, caller, order_id)  # the API's own scope check
     except HTTPException as exc:
         return refused(request, exc.status_code, str(exc.detail), person=person, back="/console")
     current = await open_round(db, order_id)
     customer, records = await customer_and_records(db, order.customer_id)
     people: list[Staff] = []
     on_duty: set[int] = set()
-    if person.is_manager:
-        people = [s for s in await store_staff(db, person.store.id or 0) if s.role == "consultant"]
+    manages = caller.role in MANAGERS
+    if manages and order.store_id is not None:  # the order's store's, not the person's
+        people = [s for s in await store_staff(db, order.store_id) if s.role == "consultant"]
         duty = await api_staff.who_is_on_duty(
-            store_id=person.store.id or 0,
-            db=db,
-            caller=person.principal,
-            at=None,
-            include_paused=False,
+            store_id=order.store_id, db=db, caller=caller, at=None, include_paused=False
         )
         on_duty = {row.staff_id for row in duty.on_duty}
         people.sort(key=lambda s: (s.id not in on_duty, s.name))
@@ -137,6 +137,7 @@ async def order_page(order_id: str, request: Request, db: DB, person: SignedIn) 
         holder=holder,
         customer=customer,
         records=records,
+        manages=manages,
         people=people,
         on_duty=on_duty,
         cancel_reasons=CANCEL_REASONS,
@@ -148,7 +149,7 @@ async def order_page(order_id: str, request: Request, db: DB, person: SignedIn) 
 async def story_page(order_id: str, request: Request, db: DB, person: SignedIn) -> Response:
     """The order's whole story: routing, every round with its draw, notices, events."""
     try:  # the API's own answer, with its scope check
-        detail = await api_orders.get_order(order_id=order_id, db=db, caller=person.principal)
+        detail = await api_orders.get_order(order_id=order_id, db=db, caller=person.widest)
     except HTTPException as exc:
         return refused(request, exc.status_code, str(exc.detail), person=person, back="/console")
     rounds = [(a, draw_of(a.reason, a.staff_id)) for a in detail.assignments]
@@ -157,6 +158,7 @@ async def story_page(order_id: str, request: Request, db: DB, person: SignedIn) 
     }
     ids |= {i for _, d in rounds for i in d.excluded}
     found = (await db.exec(select(Staff).where(col(Staff.id).in_(ids)))).all() if ids else []
+    store = await db.get(Store, detail.store_id) if detail.store_id else None
     return render(
         request,
         "story.html",
@@ -166,6 +168,7 @@ async def story_page(order_id: str, request: Request, db: DB, person: SignedIn) 
         names={s.id: s.name for s in found},
         temporal_url=temporal_link(order_id),
         width=STORY_WIDTH,
+        store_name=store.name if store else "",
     )
 
 
@@ -180,13 +183,16 @@ async def order_action(
     form: Form,
 ) -> Response:
     """accept, decline, complete (the assignee, or a manager on their behalf); reassign,
-    redispatch, cancel (a manager)."""
-    caller = person.principal
+    redispatch, cancel (a manager, a sub-site admin or head office: whoever's widest role
+    covers the order, as the API decides)."""
     reason = form.get("reason", "").strip()
     back = f"/console/orders/{order_id}"
     current = await open_round(db, order_id)
-    # A manager acting for the consultant names them: the order's current assignee.
-    on_behalf = current.staff_id if person.is_manager and current else None
+    mine = current is not None and current.staff_id == person.staff.id
+    # The holder acts as themself; anyone else with their widest role, and when they act
+    # for the consultant they name them: the order's current assignee.
+    caller = person.principal if mine else person.widest
+    on_behalf = current.staff_id if current and not mine and caller.role in MANAGERS else None
 
     async def act() -> Any:
         if action in ("accept", "decline", "complete"):
@@ -226,7 +232,7 @@ async def order_action(
 @router.get("/customers/{customer_id}")
 async def customer_page(customer_id: int, request: Request, db: DB, person: SignedIn) -> Response:
     try:
-        await api_customers.get_customer(customer_id=customer_id, db=db, caller=person.principal)
+        await api_customers.get_customer(customer_id=customer_id, db=db, caller=person.widest)
     except HTTPException as exc:
         return refused(request, exc.status_code, str(exc.detail), person=person, back="/console")
     customer, records = await customer_and_records(db, customer_id)

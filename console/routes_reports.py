@@ -22,6 +22,7 @@ from console.routes_hq import as_head_office
 from console.web import refused, render
 from models import SubSite
 from models.base import utcnow
+from reports.fairness import TOO_SMALL, VERDICTS, judgement
 from reports.summary import SECTIONS, Where
 from services.audit import KINDS
 
@@ -53,6 +54,9 @@ async def fairness_page(request: Request, db: DB, person: Manager, days: int = 3
         days=days,
         periods=PERIODS,
         bar=BAR,
+        # The verdict in the page's language: the report's own sentence, translated.
+        verdict=VERDICTS[judgement(report.p_value)],
+        too_small=TOO_SMALL if report.too_small and report.p_value is not None else "",
     )
 
 
@@ -135,7 +139,8 @@ async def audit_page(
     kind: str | None = None,
     object_id: str | None = None,
 ) -> Response:
-    """Who changed what in the store: everything, or one kind, or one object."""
+    """Who changed what in the person's widest scope (their store; their sub-site for its
+    admin; everything for head office): everything, or one kind, or one object."""
     if kind and kind not in KINDS:
         return refused(
             request, 422, f"kind: one of {', '.join(KINDS)}", person=person, back="/console/audit"
@@ -143,7 +148,7 @@ async def audit_page(
     try:
         page = await api_audit.list_audit(
             db=db,
-            caller=person.principal,
+            caller=person.widest,
             kind=cast(api_audit.Kind, kind) if kind else None,
             object_id=object_id or None,
             actor=None,

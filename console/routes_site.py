@@ -8,6 +8,7 @@ same listing the API checks for an admin token); the rule is saved by the API's 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -25,7 +26,7 @@ from console.auth import Form, PageRefused, SignedIn
 from console.session import Person
 from console.web import attempt, redirect, refused, render
 from dispatch.weights import weight
-from models import OrderType, Role, Staff, StaffRole, Store
+from models import OrderType, Role, Staff, StaffRole, Store, SubSiteRule
 from services.points import balance_of
 from services.rules import rule_in_force
 from services.scope import Principal
@@ -44,15 +45,33 @@ async def site_admin(person: SignedIn) -> Person:
 
 def as_admin(person: Person) -> Principal:
     """The principal the person acts with here: their sub-site's admin."""
-    return Principal(
-        name=person.principal.name,
-        role=Role.SUBSITE_ADMIN,
-        staff_id=person.staff.id,
-        subsite_id=person.store.subsite_id,
-    )
+    return person.acting_as(Role.SUBSITE_ADMIN)
 
 
 SiteAdmin = Annotated[Person, Depends(site_admin)]
+
+
+@dataclass(frozen=True)
+class RulePlace:
+    """Whose rule a rule page shows and saves: a sub-site's own, or head office's (None),
+    the page's address, and the API function that saves it (with its checks and audit)."""
+
+    subsite_id: int | None
+    base: str
+    save: Callable[[OrderType, api_rules.RuleIn], Awaitable[Any]]
+
+
+def site_rules(db: DB, person: Person) -> RulePlace:
+    async def save(order_type: OrderType, rule: api_rules.RuleIn) -> Any:
+        return await api_rules.put_subsite_rule(
+            subsite_id=person.store.subsite_id,
+            order_type=order_type,
+            body=rule,
+            db=db,
+            caller=as_admin(person),
+        )
+
+    return RulePlace(person.store.subsite_id, "/console/site/rules", save)
 
 
 @dataclass(frozen=True)
@@ -67,16 +86,23 @@ class WeightRow:
 
 
 async def preview(
-    db: DB, subsite_id: int, before: int | None, after: int | None
+    db: DB, place: RulePlace, order_type: OrderType, before: int | None, after: int | None
 ) -> list[WeightRow]:
     """Each active consultant's weight and share of their store's total, under the cap in
-    force and under the new one (as if everyone were on duty)."""
+    force and under the new one (as if everyone were on duty), in the stores the rule
+    governs: the sub-site's; for head office's, those of every sub-site without its own."""
+    own_rules = select(SubSiteRule.subsite_id).where(SubSiteRule.order_type == order_type.value)
+    governed = (
+        col(Store.subsite_id) == place.subsite_id
+        if place.subsite_id is not None
+        else col(Store.subsite_id).not_in(own_rules)
+    )
     rows = (
         await db.exec(
             select(Store.name, Staff.name, balance_of(Staff.id))
             .join(Store, col(Store.id) == Staff.store_id)
             .where(
-                col(Store.subsite_id) == subsite_id,
+                governed,
                 col(Staff.active),
                 col(Staff.role) == StaffRole.CONSULTANT,
             )
@@ -119,19 +145,21 @@ def _errors(exc: ValidationError) -> dict[str, str]:
     return out
 
 
-async def _page(
+async def rule_form(
     request: Request,
     db: DB,
     person: Person,
     order_type: OrderType,
+    place: RulePlace,
     *,
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     rows: list[WeightRow] | None = None,
     status: int = 200,
 ) -> Response:
-    subsite_id = person.store.subsite_id
-    current = await rule_in_force(db, order_type.value, subsite_id)
+    """The rule page: the rule in force, the form (with messages at the fields), and the
+    preview when there is one."""
+    current = await rule_in_force(db, order_type.value, place.subsite_id)
     shown = values or {name: getattr(current, name) for name in SCALAR_FIELDS}
     return render(
         request,
@@ -140,6 +168,8 @@ async def _page(
         status=status,
         order_type=order_type,
         order_types=list(OrderType),
+        base=place.base,
+        head_office=place.subsite_id is None,
         source="sub-site" if hasattr(current, "subsite_id") else "head office",
         changed={n for n in SCALAR_FIELDS if _text(getattr(current, n)) != _text(shown.get(n))},
         current={name: getattr(current, name) for name in SCALAR_FIELDS},
@@ -154,14 +184,38 @@ async def _page(
     )
 
 
-@router.get("/rules/{order_type}")
-async def rule_page(order_type: OrderType, request: Request, db: DB, person: SiteAdmin) -> Response:
-    return await _page(request, db, person, order_type)
+def add_rule_pages(
+    router: APIRouter,
+    allowed: Callable[..., Awaitable[Person]],
+    place: Callable[[DB, Person], RulePlace],
+) -> None:
+    """The rule page's GET and POST on `router` (`/rules/{order_type}` under its prefix),
+    for the people `allowed` lets in, showing and saving the rule `place` names."""
+
+    @router.get("/rules/{order_type}")
+    async def rule_page(
+        order_type: OrderType, request: Request, db: DB, person: Person = Depends(allowed)
+    ) -> Response:
+        return await rule_form(request, db, person, order_type, place(db, person))
+
+    @router.post("/rules/{order_type}")
+    async def rule_change(
+        order_type: OrderType,
+        request: Request,
+        db: DB,
+        form: Form,
+        person: Person = Depends(allowed),
+    ) -> Response:
+        return await change_rule(request, db, person, order_type, form, place(db, person))
 
 
-@router.post("/rules/{order_type}")
-async def rule_change(
-    order_type: OrderType, request: Request, db: DB, person: SiteAdmin, form: Form
+async def change_rule(
+    request: Request,
+    db: DB,
+    person: Person,
+    order_type: OrderType,
+    form: dict[str, str],
+    place: RulePlace,
 ) -> Response:
     """`step=preview`: check the fields and show what the change does; `step=save`: the
     same checks, then the API saves it (and records who changed what)."""
@@ -169,26 +223,22 @@ async def rule_change(
     try:
         rule = api_rules.RuleIn.model_validate(body)
     except ValidationError as exc:
-        return await _page(
-            request, db, person, order_type, values=body, errors=_errors(exc), status=422
+        return await rule_form(
+            request, db, person, order_type, place, values=body, errors=_errors(exc), status=422
         )
-    subsite_id = person.store.subsite_id
+    current = await rule_in_force(db, order_type.value, place.subsite_id)
     if form.get("step") != "save":
-        current = await rule_in_force(db, order_type.value, subsite_id)
-        rows = await preview(db, subsite_id, current.weight_cap, rule.weight_cap)
-        return await _page(request, db, person, order_type, values=body, rows=rows)
-    current = await rule_in_force(db, order_type.value, subsite_id)
+        rows = await preview(db, place, order_type, current.weight_cap, rule.weight_cap)
+        return await rule_form(request, db, person, order_type, place, values=body, rows=rows)
     # The form changes the scalar fields; the channels stay as the rule in force has them.
     rule = api_rules.RuleIn.model_validate(body | {"channels": current.channels})
     try:
-        await api_rules.put_subsite_rule(
-            subsite_id=subsite_id, order_type=order_type, body=rule, db=db, caller=as_admin(person)
-        )
+        await place.save(order_type, rule)
     except HTTPException as exc:
         return refused(
             request, exc.status_code, str(exc.detail), person=person, back=request.url.path
         )
-    return redirect(request, f"/console/site/rules/{order_type.value}?done=saved")
+    return redirect(request, f"{place.base}/{order_type.value}?done=saved")
 
 
 @router.get("")
@@ -319,3 +369,6 @@ async def change_staff(
 
     failed = await attempt(request, person, "/console/site", act)
     return failed or redirect(request, "/console/site?done=staff_changed")
+
+
+add_rule_pages(router, site_admin, site_rules)

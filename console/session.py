@@ -120,6 +120,25 @@ class Person:
     def is_manager(self) -> bool:
         return self.principal.role is Role.STORE_MANAGER
 
+    def acting_as(self, role: Role) -> Principal:
+        """The principal of a wider role the person holds (their sub-site's admin, head
+        office): the same name and staff id, that role's scope."""
+        subsite_id = self.store.subsite_id if role is Role.SUBSITE_ADMIN else None
+        return Principal(
+            name=self.principal.name, role=role, staff_id=self.staff.id, subsite_id=subsite_id
+        )
+
+    @property
+    def widest(self) -> Principal:
+        """The widest principal the person holds: head office, else their sub-site's admin,
+        else their session's own. Whether an object lies inside it is the API's one scope
+        rule (services.scope.in_scope, through api.access), never decided here."""
+        if self.is_head_office:
+            return self.acting_as(Role.HEAD_OFFICE)
+        if self.is_site_admin:
+            return self.acting_as(Role.SUBSITE_ADMIN)
+        return self.principal
+
 
 async def person(db: AsyncSession, request: Request) -> Person | str | None:
     """The signed-in person; None when nobody is signed in; a string saying why the

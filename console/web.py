@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,12 +12,14 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from console import session
 from console.i18n import LANGUAGES, translator
 from console.session import Person
 from models.base import utcnow
-from services.errors import DomainError
+from services.errors import DomainError, Invalid
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -64,8 +66,17 @@ def render(
         request, staff_language=staff_language or (person.staff.language if person else None)
     )
     _: Callable[..., str] = translator(lang)
+
+    def term(group: str, value: object) -> str:
+        """A value of the domain (an event kind, a channel, a reason) in the page's
+        language when the catalog names it (`group.value`), else as it is."""
+        key = f"{group}.{value}"
+        text = _(key)
+        return str(value) if text == key else text
+
     values = {
         "_": _,
+        "term": term,
         "lang": lang,
         "csrf": session.current(request).csrf,
         "person": person,
@@ -89,14 +100,70 @@ async def attempt(
     enforces (services.errors.DomainError, which the JSON API answers through its handler)."""
     try:
         await call()
-    except HTTPException as exc:
-        return refused(request, exc.status_code, str(exc.detail), person=person, back=back)
-    except ValidationError as exc:
-        detail = "; ".join(str(e["msg"]) for e in exc.errors())
-        return refused(request, 422, detail, person=person, back=back)
-    except DomainError as exc:
-        return refused(request, exc.status, exc.message, person=person, back=back)
+    except (HTTPException, ValidationError, DomainError) as exc:
+        status, detail = refusal_of(exc)
+        return refused(request, status, detail, person=person, back=back)
     return None
+
+
+def refusal_of(exc: HTTPException | ValidationError | DomainError) -> tuple[int, str]:
+    """The status and message of a refusal, whichever layer made it."""
+    if isinstance(exc, HTTPException):
+        return exc.status_code, str(exc.detail)
+    if isinstance(exc, DomainError):
+        return exc.status, exc.message
+    return 422, "; ".join(str(e["msg"]) for e in exc.errors())
+
+
+def field_errors(
+    exc: HTTPException | ValidationError | DomainError, fields: Collection[str]
+) -> dict[str, str] | None:
+    """A refusal as messages at the form's fields ("" for one about the form as a whole):
+    a body that does not validate, a service's `Invalid`, or a refusal whose message begins
+    with a field's name ("is_default: ..."), as the API's say. None: not about the form
+    (a scope refusal, a missing object), for the refusal page."""
+    found: list[tuple[str, str]] = []
+    if isinstance(exc, ValidationError):
+        for e in exc.errors():
+            name = str(e["loc"][0]) if e["loc"] else ""
+            found.append((name, str(e["msg"]).removeprefix("Value error, ")))
+    elif isinstance(exc, Invalid):
+        found = [(str(p.loc[-1]) if p.loc else "", p.msg) for p in exc.problems]
+    else:
+        status, text = refusal_of(exc)
+        if status not in (409, 422):
+            return None
+        name, colon, rest = text.partition(": ")
+        found = [(name, rest) if colon and name in fields else ("", text)]
+    out: dict[str, str] = {}
+    for name, message in found:
+        name = name if name in fields else ""
+        out[name] = f"{out[name]}; {message}" if name in out else message
+    return out
+
+
+def at_fields(
+    request: Request,
+    person: Person,
+    exc: HTTPException | ValidationError | DomainError,
+    fields: Collection[str],
+    back: str,
+) -> dict[str, str] | Response:
+    """A form's refusal: its messages at the fields, or, when it is not about the form (a
+    scope refusal, a missing object), the refusal page."""
+    errors = field_errors(exc, fields)
+    if errors is None:
+        status, detail = refusal_of(exc)
+        return refused(request, status, detail, person=person, back=back)
+    return errors
+
+
+async def undo(db: AsyncSession, person: Person, *rows: SQLModel) -> None:
+    """Roll a refused change back and read the rows the page shows again as stored (the
+    rollback expires them, and a template cannot load them lazily)."""
+    await db.rollback()
+    for row in (person.staff, person.store, *rows):
+        await db.refresh(row)
 
 
 def refused(

@@ -44,6 +44,9 @@ class Store(SQLModel, table=True):
     region_code: str = Field(max_length=16, description="ISO 3166-2, e.g. CN-BJ")
     city: str = Field(max_length=100)
     address: str = Field(default="", max_length=300)
+    # The store's own contacts (the front desk), shown to head office and on the console.
+    phone: str | None = Field(default=None, max_length=32, description="E.164")
+    email: str | None = Field(default=None, max_length=254)
     timezone: str = Field(default="Asia/Shanghai", max_length=64)
     is_default: bool = Field(default=False, description="the sub-site's fallback store")
     active: bool = True

@@ -116,21 +116,27 @@ def fairness(draws: Iterable[RecordedDraw]) -> Fairness:
     return Fairness(n, shares, x2, degrees, p, too_small, verdict(p, too_small=too_small, draws=n))
 
 
+# The verdicts, by judgement (the console translates these same sentences): {p} and {draws}
+# are filled in; a too-small sample adds TOO_SMALL.
+VERDICTS = {
+    "not_enough": "Not enough to judge: {draws} draws with at least two consultants in them.",
+    "far": "The offers are further from what the points imply than chance explains"
+    " (p = {p}): look at who gets more or less than their share.",
+    "leans": "The offers lean away from the points a little more than chance usually does"
+    " (p = {p}); watch the next period.",
+    "matches": "The offers match the shares the points imply (p = {p}).",
+}
+TOO_SMALL = "The sample is too small to judge reliably: wait for more orders."
+
+
+def judgement(p: float | None) -> str:
+    """Which verdict the p-value earns (a key of VERDICTS)."""
+    if p is None:
+        return "not_enough"
+    return "far" if p < 0.01 else "leans" if p < 0.05 else "matches"
+
+
 def verdict(p: float | None, *, too_small: bool, draws: int) -> str:
     """The figures in one plain sentence."""
-    if p is None:
-        return f"Not enough to judge: {draws} draws with at least two consultants in them."
-    caveat = (
-        " The sample is too small to judge reliably: wait for more orders." if too_small else ""
-    )
-    if p < 0.01:
-        return (
-            f"The offers are further from what the points imply than chance explains"
-            f" (p = {p:.3g}): look at who gets more or less than their share.{caveat}"
-        )
-    if p < 0.05:
-        return (
-            f"The offers lean away from the points a little more than chance usually does"
-            f" (p = {p:.3g}); watch the next period.{caveat}"
-        )
-    return f"The offers match the shares the points imply (p = {p:.3g}).{caveat}"
+    sentence = VERDICTS[judgement(p)].format(p="" if p is None else f"{p:.3g}", draws=draws)
+    return f"{sentence} {TOO_SMALL}" if too_small and p is not None else sentence

@@ -84,3 +84,19 @@ async def make_store_world(
                 )
         await db.commit()
         return StoreWorld(subsite=subsite, store=store, manager=manager, consultants=people)
+
+
+async def sibling_store(world: StoreWorld, *, name: str = "Sibling") -> Store:
+    """Another store of the world's sub-site (no staff, not the default)."""
+    async with session() as db:
+        store = Store(
+            subsite_id=world.subsite.id,
+            code=f"{world.subsite.code}-{name.lower()}",
+            name=name,
+            region_code="CN-BJ",
+            city="Beijing",
+        )
+        db.add(store)
+        await db.commit()
+        await db.refresh(store)
+        return store

@@ -26,6 +26,12 @@ __all__ = ["pages"]  # the fixture, shared with the console's other page tests
 async def admin_signed_in(pages: httpx.AsyncClient, sinks: Sinks, *, head_office: bool) -> None:
     """A store manager, listed as an admin of their sub-site (head office's or not), signed in."""
     world = await make_store_world(consultants=0)
+    await listed_as_admin(world, head_office=head_office)
+    assert (await sign_in(pages, sinks, world.manager)).status_code == 303
+
+
+async def listed_as_admin(world: StoreWorld, *, head_office: bool) -> None:
+    """The world's manager, listed as an admin of its sub-site (head office's or not)."""
     async with session() as db:
         db.add(SubSiteAdmin(subsite_id=world.subsite.id, staff_id=world.manager.id))
         site = await db.get(SubSite, world.subsite.id)
@@ -33,7 +39,6 @@ async def admin_signed_in(pages: httpx.AsyncClient, sinks: Sinks, *, head_office
         site.is_head_office = head_office
         db.add(site)
         await db.commit()
-    assert (await sign_in(pages, sinks, world.manager)).status_code == 303
 
 
 async def test_head_office_issues_lists_and_revokes_a_token(

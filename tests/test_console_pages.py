@@ -55,6 +55,15 @@ def test_every_message_of_the_templates_has_its_chinese() -> None:
     assert sorted(m for m in messages if m not in zh) == []
 
 
+def test_every_fairness_verdict_has_its_chinese() -> None:
+    """The fairness page shows the report's verdict in the page's language."""
+    from console.i18n import catalog
+    from reports.fairness import TOO_SMALL, VERDICTS
+
+    zh = catalog("zh")
+    assert sorted(m for m in (*VERDICTS.values(), TOO_SMALL) if m not in zh) == []
+
+
 # ---------------------------------------------------------------- signed links
 
 

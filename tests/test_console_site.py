@@ -132,7 +132,8 @@ async def test_an_admin_runs_the_sub_sites_stores_and_admins(
         ]
     assert kinds == [
         ("store", "created"),
-        ("store", "changed"),
+        ("store", "changed"),  # the store that gave up the default
+        ("store", "changed"),  # the new default
         ("admin", "created"),
         ("admin", "deleted"),
     ]

@@ -69,7 +69,9 @@ async def test_the_story_page_shows_the_draw_notices_and_events(
     assert page.text.count("★") == 1  # the chosen one
     assert f"/workflows/order-{body['order_id']}" in page.text
     assert 'data-section="notices"' in page.text and "<strong>sms</strong>" in page.text
-    assert "<strong>routed</strong>" in page.text and "<strong>assigned</strong>" in page.text
+    # The events by kind, each named in the manager's language (Chinese).
+    assert 'data-event="routed"' in page.text and 'data-event="assigned"' in page.text
+    assert "<strong>已定门店</strong>" in page.text and "<strong>已派单</strong>" in page.text
 
     await api.post("/console/sign-out", data={})
     assert (await sign_in(api, dispatch.sinks, other.manager)).status_code == 303
@@ -97,7 +99,8 @@ async def test_a_manager_reads_fairness_and_the_stores_changes_on_pages(
 
     fair = await api.get("/console/reports/fairness?days=7")
     assert fair.status_code == 200, fair.text
-    assert "data-verdict" in fair.text and "too small" in fair.text
+    # The manager reads Chinese: the verdict too (the API's English sentence, translated).
+    assert "data-verdict" in fair.text and "样本太少" in fair.text
     assert f'data-share="{first["staff_id"]}"' in fair.text
     assert (await api.get("/console/reports/fairness?days=5")).status_code == 422
 
