@@ -37,6 +37,9 @@ class ConsoleSession:
     role: str | None = None  # Role value: staff or store_manager
     store_id: int | None = None
     lang: str | None = None  # chosen on the page; else the person's setting
+    # Signed in by an order link (which can be forwarded): acts only as themself, never
+    # with a manager's, sub-site admin's or head office's scope, until they sign in by code.
+    limited_to_self: bool = False
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -76,14 +79,20 @@ def sign_in(request: Request, staff: Staff, *, limited_to_self: bool = False) ->
     manager = staff.role == StaffRole.MANAGER and not limited_to_self
     role = Role.STORE_MANAGER if manager else Role.STAFF
     lang = current(request).lang
-    session = ConsoleSession(staff_id=staff.id, role=role.value, store_id=staff.store_id, lang=lang)
+    session = ConsoleSession(
+        staff_id=staff.id,
+        role=role.value,
+        store_id=staff.store_id,
+        lang=lang,
+        limited_to_self=limited_to_self,
+    )
     request.state.console_session = session
     request.state.console_session_dirty = True
     return session
 
 
 def sign_out(request: Request) -> None:
-    update(request, staff_id=None, role=None, store_id=None, csrf=_csrf())
+    update(request, staff_id=None, role=None, store_id=None, limited_to_self=False, csrf=_csrf())
 
 
 def write_cookie(request: Request, response: Response) -> Response:
@@ -162,7 +171,9 @@ async def person(db: AsyncSession, request: Request) -> Person | str | None:
         store_id=staff.store_id,
         subsite_id=store.subsite_id,
     )
-    admin = await db.get(SubSiteAdmin, (store.subsite_id, staff.id))
+    admin = None
+    if not session.limited_to_self:  # a link's session never holds a wider role
+        admin = await db.get(SubSiteAdmin, (store.subsite_id, staff.id))
     site = await db.get(SubSite, store.subsite_id) if admin is not None else None
     return Person(
         staff=staff,

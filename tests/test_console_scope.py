@@ -141,3 +141,56 @@ async def test_head_office_reconciles_an_order_from_the_stuck_list(
     assert nobody.status_code == 409 and "o2o redrive" in nobody.text
     unknown = await api.post("/console/hq/stuck/x/explode", data={"csrf": csrf_of(page)})
     assert unknown.status_code == 404 and "explode" in unknown.text
+
+
+async def test_a_link_session_never_holds_its_persons_wider_roles(
+    api: httpx.AsyncClient, dispatch: Dispatch
+) -> None:
+    """A consultant who is also an admin of head office's sub-site accepts from the link in
+    their SMS (which can be forwarded): that session acts only as them — not head office
+    on another store's order, not on head office's pages — until they sign in by code."""
+    from datetime import datetime
+
+    from console.links import make_token
+
+    hq = await make_store_world(consultants=1)
+    await listed_as_admin(hq, head_office=True)
+    consultant = hq.consultants[0]
+    async with session() as db:
+        db.add(SubSiteAdmin(subsite_id=hq.subsite.id, staff_id=consultant.id))
+        await db.commit()
+    elsewhere = await make_store_world(consultants=1)
+    theirs, other = order_body(hq), order_body(elsewhere)
+    await submit(api, theirs)
+    await submit(api, other)
+    offer = await wait_for_round(api, theirs["order_id"], 1)
+    await wait_for_round(api, other["order_id"], 1)
+    assert offer["staff_id"] == consultant.id
+
+    token = make_token(
+        order_id=theirs["order_id"],
+        round=1,
+        staff_id=consultant.id,
+        purpose="assigned",
+        deadline=datetime.fromisoformat(offer["accept_deadline"]),
+    )
+    shown = await api.get(f"/o/{token}")
+    assert shown.status_code == 200, shown.text
+    accepted = await api.post(f"/o/{token}", data={"csrf": csrf_of(shown), "action": "accept"})
+    assert accepted.status_code == 303, accepted.text
+
+    mine = await api.get(f"/console/orders/{theirs['order_id']}")
+    assert mine.status_code == 200  # their own order, as themself
+    page = await api.get(f"/console/orders/{other['order_id']}")
+    assert page.status_code == 403 and "never been yours" in page.text
+    tried = await api.post(
+        f"/console/orders/{other['order_id']}/cancel",
+        data={"csrf": csrf_of(mine), "reason": "duplicate"},
+    )
+    assert tried.status_code == 403
+    assert await status_of(api, other["order_id"]) == "assigned"
+    assert (await api.get("/console/hq/stuck")).status_code == 403
+
+    # Signed in by code, the same person is head office again.
+    assert (await sign_in(api, dispatch.sinks, consultant)).status_code == 303
+    assert (await api.get(f"/console/orders/{other['order_id']}")).status_code == 200
