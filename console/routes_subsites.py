@@ -23,9 +23,10 @@ from api import subsites as api_subsites
 from api.deps import DB
 from api.public import SubSiteDetail
 from console.auth import Form, PageRefused
+from console.i18n import translator
 from console.routes_hq import HeadOffice, as_head_office
 from console.session import Person
-from console.web import at_fields, redirect, render, undo
+from console.web import at_fields, language, redirect, render, undo
 from models import SubSite
 from services.errors import DomainError
 
@@ -173,7 +174,10 @@ async def change_site(
     chosen = int(typed["default_store"]) if typed["default_store"].isdigit() else None
     back = f"/console/hq/sites/{subsite_id}"
     caller = as_head_office(person)
+    saved = False  # the sub-site's own fields commit before the default store's step
     try:
+        if chosen is not None and chosen not in {s.id for s in site.stores}:
+            raise HTTPException(422, f"default_store: store {chosen} is not this sub-site's")
         if sent:
             await api_subsites.update_subsite(
                 subsite_id=subsite_id,
@@ -181,9 +185,8 @@ async def change_site(
                 db=db,
                 caller=caller,
             )
+            saved = True
         if chosen is not None and chosen != default:
-            if chosen not in {s.id for s in site.stores}:
-                raise HTTPException(422, f"default_store: store {chosen} is not this sub-site's")
             await api_stores.update_store(
                 store_id=chosen,
                 body=api_stores.StorePatch(is_default=True),
@@ -196,6 +199,10 @@ async def change_site(
         if isinstance(answer, Response):
             return answer
         await undo(db, person)
+        if saved:  # say so, rather than let the page suggest nothing changed
+            _ = translator(language(request, staff_language=person.staff.language))
+            note = _("the sub-site's other changes were saved")
+            answer = {field: f"{message} ({note})" for field, message in answer.items()}
         site = await _detail(db, person, subsite_id)
         return _site_page(request, person, site, values=typed, errors=answer, status=422)
     return redirect(request, f"{back}?done=saved")
