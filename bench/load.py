@@ -94,7 +94,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a setting for the embedded stack's processes, e.g. WORKER_ROLE=all",
+        help="a setting for the embedded stack's processes,"
+        " e.g. WORKER_MAX_CONCURRENT_WORKFLOW_TASKS=40",
     )
     p.add_argument("--unsandboxed", action="store_true", help="worker variant: no sandbox")
     p.add_argument(

@@ -49,15 +49,17 @@ def summarise(text: str) -> list[dict[str, Any]]:
         if not (name.startswith("temporal_") and name.endswith("latency")):
             continue
         what = MEANING.get(name, name.removeprefix("temporal_"))
-        per_label: dict[str, list[tuple[float, float]]] = {}
+        # Series that share the key (other labels differ) are added up bucket by bucket.
+        per_label: dict[str, dict[float, float]] = {}
         for sample in family.samples:
             if not sample.name.endswith("_bucket"):
                 continue
             key = next((sample.labels[k] for k in SPLIT_BY if k in sample.labels), "")
             bound = float(sample.labels["le"])
-            per_label.setdefault(key, []).append((bound, sample.value))
-        for key, buckets in sorted(per_label.items()):
-            buckets.sort()
+            counts = per_label.setdefault(key, {})
+            counts[bound] = counts.get(bound, 0.0) + sample.value
+        for key, by_bound in sorted(per_label.items()):
+            buckets = sorted(by_bound.items())
             count = buckets[-1][1]
             if not count:
                 continue
