@@ -238,7 +238,8 @@ def _print_ready(
 
 def activities_metrics_port() -> int:
     """The activities worker's metrics port in `o2o dev`: next to the workflows worker's."""
-    return settings.WORKER_METRICS_PORT + 1 if settings.WORKER_METRICS_PORT else 0
+    port = settings.WORKER_METRICS_PORT
+    return port + 1 if 0 < port < 65535 else 0  # none beside the last port: metrics off
 
 
 def _processes() -> list[tuple[str, list[str], dict[str, str], str]]:

@@ -70,8 +70,8 @@ def narrowed(
     staff: Any = None,
 ) -> SelectOfScalar[T]:
     """`query` within the caller's scope (`visible` over the columns named), then only the
-    rows whose `model` columns equal each value given (None: not filtered) — the one shape
-    of every list's query."""
+    rows whose `model` columns equal each value given (None: not filtered): the order list's
+    and the audit's query."""
     mine = visible(caller, store=store, subsite=subsite, staff=staff)
     if mine is not None:
         query = query.where(mine)
