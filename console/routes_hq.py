@@ -24,7 +24,7 @@ from api.deps import DB, temporal_client
 from api.public import IssuedToken
 from console.auth import Form, PageRefused, SignedIn
 from console.session import Person
-from console.web import attempt, redirect, refused, render
+from console.web import attempt_then, refused, render
 from models import OrderStatus, Role, Store, SubSite
 from operations.errors import OperationError
 from operations.reconcile import Reconciled
@@ -98,13 +98,13 @@ async def issue(request: Request, db: DB, person: HeadOffice, form: Form) -> Res
 async def revoke(
     token_id: int, request: Request, db: DB, person: HeadOffice, form: Form
 ) -> Response:
-    failed = await attempt(
+    return await attempt_then(
         request,
         person,
         "/console/hq/tokens",
         lambda: api_tokens.revoke_token(token_id=token_id, db=db, caller=as_head_office(person)),
+        "/console/hq/tokens?done=revoked",
     )
-    return failed or redirect(request, "/console/hq/tokens?done=revoked")
 
 
 def _number(text: str, name: str) -> int | None:

@@ -17,7 +17,7 @@ from api import staff as api_staff
 from api.deps import DB
 from console.auth import Form, Manager
 from console.queries import board, store_staff
-from console.web import attempt, redirect, refused, render
+from console.web import attempt_then, refused, render
 from models.base import utcnow
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -122,8 +122,9 @@ async def save_patterns(
             staff_id=staff_id, body=body, request=request, db=db, caller=person.principal
         )
 
-    failed = await attempt(request, person, "/console/roster", call)
-    return failed or redirect(request, "/console/roster?done=patterns")
+    return await attempt_then(
+        request, person, "/console/roster", call, "/console/roster?done=patterns"
+    )
 
 
 def _local_instant(text: str, zone: str) -> datetime:
@@ -150,8 +151,7 @@ async def swap(request: Request, db: DB, person: Manager, form: Form) -> Respons
             body=body, request=request, db=db, caller=person.principal
         )
 
-    failed = await attempt(request, person, "/console/roster", call)
-    return failed or redirect(request, "/console/roster?done=swap")
+    return await attempt_then(request, person, "/console/roster", call, "/console/roster?done=swap")
 
 
 @router.post("/staff/{staff_id}/leave")
@@ -169,23 +169,24 @@ async def add_leave(
             staff_id=staff_id, body=body, request=request, db=db, caller=person.principal
         )
 
-    failed = await attempt(request, person, "/console/roster", call)
-    return failed or redirect(request, "/console/roster?done=leave")
+    return await attempt_then(
+        request, person, "/console/roster", call, "/console/roster?done=leave"
+    )
 
 
 @router.post("/staff/{staff_id}/leave/{leave_id}/delete")
 async def delete_leave(
     staff_id: int, leave_id: int, request: Request, db: DB, person: Manager, form: Form
 ) -> Response:
-    failed = await attempt(
+    return await attempt_then(
         request,
         person,
         "/console/roster",
         lambda: api_staff.delete_leave(
             staff_id=staff_id, leave_id=leave_id, request=request, db=db, caller=person.principal
         ),
+        "/console/roster?done=leave-deleted",
     )
-    return failed or redirect(request, "/console/roster?done=leave-deleted")
 
 
 @router.get("/staff")
@@ -229,5 +230,4 @@ async def adjust_points(
             staff_id=staff_id, body=body, db=db, caller=person.principal
         )
 
-    failed = await attempt(request, person, back, call)
-    return failed or redirect(request, f"{back}&done=points")
+    return await attempt_then(request, person, back, call, f"{back}&done=points")

@@ -31,7 +31,7 @@ from console.queries import customer_and_records, my_orders, open_round, store_s
 from console.session import Person
 from console.story import WIDTH as STORY_WIDTH
 from console.story import draw_of, temporal_link
-from console.web import attempt, redirect, refused, render
+from console.web import attempt, attempt_then, redirect, refused, render
 from models import Staff, Store
 from models.db import session as db_session
 from workflows.contracts import CANCEL_REASONS
@@ -78,7 +78,7 @@ async def my_account(request: Request, db: DB, person: SignedIn) -> Response:
 @router.post("/me/pause")
 async def pause(request: Request, db: DB, person: SignedIn, form: Form) -> Response:
     reason = form.get("reason", "").strip()
-    failed = await attempt(
+    return await attempt_then(
         request,
         person,
         "/console/me/account",
@@ -89,21 +89,21 @@ async def pause(request: Request, db: DB, person: SignedIn, form: Form) -> Respo
             db=db,
             caller=person.principal,
         ),
+        "/console/me/account?done=paused",
     )
-    return failed or redirect(request, "/console/me/account?done=paused")
 
 
 @router.post("/me/resume")
 async def resume(request: Request, db: DB, person: SignedIn, form: Form) -> Response:
-    failed = await attempt(
+    return await attempt_then(
         request,
         person,
         "/console/me/account",
         lambda: api_staff.resume_rotation(
             staff_id=person.staff.id or 0, request=request, db=db, caller=person.principal
         ),
+        "/console/me/account?done=resumed",
     )
-    return failed or redirect(request, "/console/me/account?done=resumed")
 
 
 @router.get("/orders/{order_id}")

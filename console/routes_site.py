@@ -24,7 +24,7 @@ from api import subsites as api_subsites
 from api.deps import DB
 from console.auth import Form, PageRefused, SignedIn
 from console.session import Person
-from console.web import attempt, redirect, refused, render
+from console.web import attempt_then, redirect, refused, render
 from dispatch.weights import weight
 from models import OrderType, Role, Staff, StaffRole, Store, SubSiteRule
 from services.points import balance_of
@@ -280,8 +280,7 @@ async def open_store(request: Request, db: DB, person: SiteAdmin, form: Form) ->
             body=body, db=db, caller=as_admin(person), response=Response()
         )
 
-    failed = await attempt(request, person, "/console/site", act)
-    return failed or redirect(request, "/console/site?done=opened")
+    return await attempt_then(request, person, "/console/site", act, "/console/site?done=opened")
 
 
 @router.post("/stores/{store_id}/default")
@@ -297,8 +296,7 @@ async def make_default(
             caller=as_admin(person),
         )
 
-    failed = await attempt(request, person, "/console/site", act)
-    return failed or redirect(request, "/console/site?done=default")
+    return await attempt_then(request, person, "/console/site", act, "/console/site?done=default")
 
 
 @router.post("/admins")
@@ -311,8 +309,9 @@ async def add_admin(request: Request, db: DB, person: SiteAdmin, form: Form) -> 
             subsite_id=person.store.subsite_id, staff_id=staff_id, db=db, caller=as_admin(person)
         )
 
-    failed = await attempt(request, person, "/console/site", act)
-    return failed or redirect(request, "/console/site?done=admin_added")
+    return await attempt_then(
+        request, person, "/console/site", act, "/console/site?done=admin_added"
+    )
 
 
 @router.post("/admins/{staff_id}/remove")
@@ -324,8 +323,9 @@ async def remove_admin(
             subsite_id=person.store.subsite_id, staff_id=staff_id, db=db, caller=as_admin(person)
         )
 
-    failed = await attempt(request, person, "/console/site", act)
-    return failed or redirect(request, "/console/site?done=admin_removed")
+    return await attempt_then(
+        request, person, "/console/site", act, "/console/site?done=admin_removed"
+    )
 
 
 STAFF_FIELDS = ("name", "phone", "email", "language", "role", "store_id")
@@ -340,8 +340,9 @@ async def add_staff(request: Request, db: DB, person: SiteAdmin, form: Form) -> 
         body = api_staff.StaffIn.model_validate({k: v for k, v in fields.items() if v})
         return await api_staff.create_staff(body=body, db=db, caller=as_admin(person))
 
-    failed = await attempt(request, person, "/console/site", act)
-    return failed or redirect(request, "/console/site?done=staff_added")
+    return await attempt_then(
+        request, person, "/console/site", act, "/console/site?done=staff_added"
+    )
 
 
 @router.post("/staff/{staff_id}")
@@ -367,8 +368,9 @@ async def change_staff(
             staff_id=staff_id, body=body, request=request, db=db, caller=as_admin(person)
         )
 
-    failed = await attempt(request, person, "/console/site", act)
-    return failed or redirect(request, "/console/site?done=staff_changed")
+    return await attempt_then(
+        request, person, "/console/site", act, "/console/site?done=staff_changed"
+    )
 
 
 add_rule_pages(router, site_admin, site_rules)

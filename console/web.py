@@ -106,6 +106,17 @@ async def attempt(
     return None
 
 
+async def attempt_then(
+    request: Request,
+    person: Person,
+    back: str,
+    call: Callable[[], Awaitable[Any]],
+    then: str,
+) -> Response:
+    """`attempt`, and on success a redirect to `then` (a reload repeats nothing)."""
+    return await attempt(request, person, back, call) or redirect(request, then)
+
+
 def refusal_of(exc: HTTPException | ValidationError | DomainError) -> tuple[int, str]:
     """The status and message of a refusal, whichever layer made it."""
     if isinstance(exc, HTTPException):
