@@ -11,7 +11,7 @@ from models import Role
 from tests.api_helpers import NoTemporal, admin, api_client, bearer, make_token, manager_of
 from tests.conftest import Dispatch, eventually
 from tests.factories import make_store_world
-from tests.test_api_orders import ORDERS, order_body, submit, wait_for_round
+from tests.test_api_orders import ORDERS, offered, order_body, submit, wait_for_round
 from tests.test_order_workflow import notices
 from workflows.contracts import OrderInput, StaffAction
 from workflows.dispatch import NewOrderWorkflow
@@ -27,9 +27,7 @@ async def test_the_store_manager_cancels_and_a_resubmission_is_refused(
     api: httpx.AsyncClient,
 ) -> None:
     world = await make_store_world(consultants=2)
-    body = order_body(world)
-    await submit(api, body)
-    first = await wait_for_round(api, body["order_id"], 1)
+    body, first = await offered(api, world)
     manager = await manager_of(world)
 
     refused = await cancel(api, body["order_id"], manager, reason="bored")
@@ -67,9 +65,7 @@ async def test_a_completed_order_is_refused_from_the_projection_alone(
     with it what the workflow id reuse policy knows): an API whose Temporal client fails
     if reached still refuses the resubmission."""
     world = await make_store_world(consultants=2)
-    body = order_body(world)
-    await submit(api, body)
-    first = await wait_for_round(api, body["order_id"], 1)
+    body, first = await offered(api, world)
     handle = dispatch.client.get_workflow_handle_for(
         NewOrderWorkflow.run, f"order-{body['order_id']}"
     )

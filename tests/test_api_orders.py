@@ -66,6 +66,15 @@ async def wait_for_round(api: httpx.AsyncClient, order_id: str, round_: int) -> 
     return await eventually(check)
 
 
+async def offered(
+    api: httpx.AsyncClient, world: StoreWorld, **overrides: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An order for `world`'s store, submitted; its body, and its first round once offered."""
+    body = order_body(world, **overrides)
+    await submit(api, body)
+    return body, await wait_for_round(api, body["order_id"], 1)
+
+
 async def act(
     api: httpx.AsyncClient,
     order_id: str,
@@ -382,9 +391,7 @@ async def test_bad_list_query_is_422(
 
 async def test_accept_by_another_staff_member_is_403(api: httpx.AsyncClient) -> None:
     world = await make_store_world(consultants=2)
-    body = order_body(world)
-    await submit(api, body)
-    first = await wait_for_round(api, body["order_id"], 1)
+    body, first = await offered(api, world)
     other = next(c.id for c in world.consultants if c.id != first["staff_id"])
 
     response = await act(api, body["order_id"], "accept", {"staff_id": other})
@@ -400,9 +407,7 @@ async def test_accept_by_another_staff_member_is_403(api: httpx.AsyncClient) -> 
 
 async def test_complete_before_accept_is_409(api: httpx.AsyncClient) -> None:
     world = await make_store_world(consultants=2)
-    body = order_body(world)
-    await submit(api, body)
-    first = await wait_for_round(api, body["order_id"], 1)
+    body, first = await offered(api, world)
 
     response = await act(api, body["order_id"], "complete", {"staff_id": first["staff_id"]})
 
@@ -508,9 +513,7 @@ async def test_posting_a_processed_order_again_starts_nothing(
 
 async def test_decline_hands_the_order_to_someone_else(api: httpx.AsyncClient) -> None:
     world = await make_store_world(consultants=2)
-    body = order_body(world)
-    await submit(api, body)
-    first = await wait_for_round(api, body["order_id"], 1)
+    body, first = await offered(api, world)
 
     response = await act(
         api, body["order_id"], "decline", {"staff_id": first["staff_id"], "reason": "busy"}
@@ -633,9 +636,7 @@ async def test_assigned_unprocessed_order_stays_with_its_assignee(api: httpx.Asy
 async def test_staff_token_acts_as_its_own_staff_member(api: httpx.AsyncClient) -> None:
     """With a staff token the body is optional: accept and complete act as the token's owner."""
     world = await make_store_world(consultants=2)
-    body = order_body(world)
-    await submit(api, body)
-    first = await wait_for_round(api, body["order_id"], 1)
+    body, first = await offered(api, world)
     token = await staff_token(first["staff_id"], world.store.id)
 
     accepted = await act(api, body["order_id"], "accept", {}, headers=bearer(token))
@@ -650,9 +651,7 @@ async def test_staff_token_acts_as_its_own_staff_member(api: httpx.AsyncClient) 
 async def test_staff_token_cannot_act_as_another_staff_member(api: httpx.AsyncClient) -> None:
     """A consultant's token must not accept (or process) an order in a colleague's name."""
     world = await make_store_world(consultants=2)
-    body = order_body(world)
-    await submit(api, body)
-    first = await wait_for_round(api, body["order_id"], 1)
+    body, first = await offered(api, world)
     colleague = next(c.id for c in world.consultants if c.id != first["staff_id"])
     token = await staff_token(colleague, world.store.id)
 
@@ -667,9 +666,7 @@ async def test_staff_token_cannot_act_as_another_staff_member(api: httpx.AsyncCl
 async def test_staff_token_cannot_redispatch(api: httpx.AsyncClient) -> None:
     """Re-dispatch is a manager's action (SPEC: managers re-dispatch their store's orders)."""
     world = await make_store_world(consultants=2)
-    body = order_body(world)
-    await submit(api, body)
-    first = await wait_for_round(api, body["order_id"], 1)
+    body, first = await offered(api, world)
     token = await staff_token(first["staff_id"], world.store.id)
 
     response = await act(api, body["order_id"], "redispatch", {}, headers=bearer(token))

@@ -24,7 +24,7 @@ from tests.api_helpers import NoTemporal, admin, bearer, manager_of
 from tests.api_helpers import make_token as api_token
 from tests.conftest import Dispatch, Sinks, eventually
 from tests.factories import StoreWorld, make_store_world
-from tests.test_api_orders import act, order_body, submit, wait_for_round
+from tests.test_api_orders import act, offered, order_body, submit, wait_for_round
 
 CONSOLE = Path(__file__).resolve().parent.parent / "console"
 
@@ -257,9 +257,7 @@ async def test_a_manager_accepts_on_the_assignees_behalf_recorded_as_theirs(
     api: httpx.AsyncClient,
 ) -> None:
     world = await make_store_world(consultants=2)
-    body = order_body(world)
-    await submit(api, body)
-    first = await wait_for_round(api, body["order_id"], 1)
+    body, first = await offered(api, world)
     manager = await manager_of(world)
 
     response = await act(api, body["order_id"], "accept", {"staff_id": first["staff_id"]}, manager)

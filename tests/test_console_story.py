@@ -18,7 +18,7 @@ from settings import settings
 from tests.api_helpers import admin
 from tests.conftest import Dispatch
 from tests.factories import make_store_world
-from tests.test_api_orders import order_body, submit, wait_for_round
+from tests.test_api_orders import offered, order_body, submit, wait_for_round
 from tests.test_console_pages import sign_in
 
 
@@ -87,9 +87,7 @@ async def test_a_manager_reads_fairness_and_the_stores_changes_on_pages(
     api: httpx.AsyncClient, dispatch: Dispatch
 ) -> None:
     world = await make_store_world(consultants=2, points=[100, 300])
-    body = order_body(world)
-    await submit(api, body)
-    first = await wait_for_round(api, body["order_id"], 1)
+    _, first = await offered(api, world)
     consultant = world.consultants[0]
     changed = await api.patch(
         f"/api/v1/staff/{consultant.id}", json={"language": "en"}, headers=admin()

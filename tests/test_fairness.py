@@ -14,7 +14,7 @@ from reports.fairness import RecordedDraw, chi2_sf, fairness
 from tests.api_helpers import admin, manager_of
 from tests.conftest import Dispatch
 from tests.factories import make_store_world
-from tests.test_api_orders import order_body, submit, wait_for_round
+from tests.test_api_orders import offered
 
 POINTS = {1: 100, 2: 200, 3: 300, 4: 400}
 
@@ -75,9 +75,7 @@ async def test_the_report_reads_the_draws_real_orders_recorded(
     other = await make_store_world(consultants=1)
     chosen = []
     for _ in range(3):
-        body = order_body(world)
-        await submit(api, body)
-        first = await wait_for_round(api, body["order_id"], 1)
+        _, first = await offered(api, world)
         chosen.append(first["staff_id"])
     answer = await api.get(
         "/api/v1/reports/fairness", params={"store_id": world.store.id}, headers=admin()
